@@ -1,0 +1,44 @@
+# The course's commands. `make lab` runs the course, `make test` runs the tests; both set up
+# the environment first when it is missing or older than pyproject.toml.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+CHAPTERS := $(notdir $(wildcard solutions/ch*))
+WORK := work
+
+# nbgrader shells out to alembic, so every command runs with the venv's bin/ first on PATH.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup lab assignments test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+# Students work on their own copies in work/: new chapters are added, existing files are never
+# overwritten, so regenerating assignments/ or pulling course updates cannot lose their work.
+lab: $(STAMP)
+	$(BIN)/python -m course_utils.workspace assignments $(WORK)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/$(WORK)
+
+# Instructors: rebuild the student notebooks in assignments/ from solutions/.
+assignments: $(STAMP)
+	for chapter in $(CHAPTERS); do \
+		$(BIN)/nbgrader generate_assignment $$chapter --force \
+			--CourseDirectory.db_url=sqlite:///$(CURDIR)/$(VENV)/release.db || exit 1; \
+	done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

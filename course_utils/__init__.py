@@ -1,0 +1,1 @@
+"""Shared code for the deep learning for computer vision course."""

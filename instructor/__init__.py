@@ -1,0 +1,1 @@
+"""Instructor tooling: notebook upkeep and grading. Not part of the student bundle."""

@@ -1,0 +1,134 @@
+"""The nbgrader round trip for every chapter, in a temporary course folder.
+
+For each chapter: (a) assignments/ is exactly what nbgrader generates from solutions/ now;
+(b) the student notebook with the solution code put back autogrades to full marks;
+(c) the untouched student notebook autogrades to zero without crashing the grader;
+(d) no student notebook contains solution code or hidden-test text;
+(e) `nbgrader export` gives one CSV row per student with the expected scores.
+The repository's own gradebook is never touched.
+"""
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(path.name for path in (ROOT / "solutions").glob("ch*") if path.is_dir())
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run nbgrader in `course` with the venv's bin/ on PATH (nbgrader shells out to alembic)."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run([str(Path(bin_dir) / "nbgrader"), *args], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def notebook_path(folder: Path, chapter: str) -> Path:
+    return folder / chapter / f"{chapter}.ipynb"
+
+
+def grade_ids(notebook: nbformat.NotebookNode, kind: str) -> dict[str, nbformat.NotebookNode]:
+    """Cells whose nbgrader metadata sets `kind` ("solution" or "grade"), by grade_id."""
+    return {cell.metadata.nbgrader["grade_id"]: cell for cell in notebook.cells
+            if cell.metadata.get("nbgrader", {}).get(kind)}
+
+
+def solved_submission(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student notebook with each solution cell filled in from the instructor's notebook."""
+    submission = nbformat.from_dict(json.loads(json.dumps(student)))
+    answers = grade_ids(solution, "solution")
+    for grade_id, cell in grade_ids(submission, "solution").items():
+        cell.source = "\n".join(line for line in answers[grade_id].source.splitlines()
+                                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    return submission
+
+
+@pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.xdist_group(c)) for c in CHAPTERS])
+def graded_course(request, tmp_path_factory):
+    """A temporary course with the chapter generated, two submissions autograded and exported."""
+    chapter = request.param
+    course = tmp_path_factory.mktemp(chapter)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
+    nbgrader(course, "generate_assignment", chapter, "--force")
+
+    solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
+    student = nbformat.read(notebook_path(course / "assignments", chapter), as_version=4)
+    for name, notebook in {"solved": solved_submission(student, solution), "untouched": student}.items():
+        path = notebook_path(course / "submitted" / name, chapter)
+        path.parent.mkdir(parents=True)
+        nbformat.write(notebook, path)
+    nbgrader(course, "autograde", chapter)
+    nbgrader(course, "export", "--to", str(course / "grades.csv"))
+    with open(course / "grades.csv") as file:
+        grades = {row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == chapter}
+    return chapter, course, solution, grades
+
+
+def test_assignments_match_generated(graded_course):
+    chapter, course, _, _ = graded_course
+    committed = nbformat.read(notebook_path(ROOT / "assignments", chapter), as_version=4)
+    generated = nbformat.read(notebook_path(course / "assignments", chapter), as_version=4)
+    assert len(committed.cells) == len(generated.cells), "run `make assignments` and commit the result"
+    for index, (ours, theirs) in enumerate(zip(committed.cells, generated.cells)):
+        assert ours == theirs, f"{chapter} cell {index} differs from nbgrader's output: run `make assignments`"
+    assert committed.metadata == generated.metadata
+
+
+def test_solved_submission_gets_full_marks(graded_course):
+    chapter, _, solution, grades = graded_course
+    max_score = sum(cell.metadata.nbgrader["points"] for cell in grade_ids(solution, "grade").values())
+    assert max_score > 0, f"{chapter} has no graded cells"
+    row = grades["solved"]
+    assert float(row["max_score"]) == max_score
+    assert float(row["score"]) == max_score, f"{chapter}: solved submission scored {row['score']}/{max_score}"
+
+
+def test_untouched_notebook_gets_zero(graded_course):
+    chapter, _, _, grades = graded_course
+    assert float(grades["untouched"]["score"]) == 0, f"{chapter}: untouched notebook scored points"
+
+
+def test_export_has_one_row_per_student(graded_course):
+    chapter, course, _, grades = graded_course
+    assert set(grades) == {"solved", "untouched"}
+    with open(course / "grades.csv") as file:
+        rows = [row for row in csv.DictReader(file) if row["assignment"] == chapter]
+    assert len(rows) == 2
+    assert {"assignment", "student_id", "score", "max_score"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_student_notebook_leaks_nothing(chapter):
+    solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
+    student_text = notebook_path(ROOT / "assignments", chapter).read_text()
+    for marker in MARKERS:
+        assert marker not in student_text, f"{chapter}: student notebook contains '{marker}'"
+
+    secret, public = [], []
+    for cell in solution.cells:
+        regions = SOLUTION_REGION.findall(cell.source) + HIDDEN_REGION.findall(cell.source)
+        secret += regions
+        public.append(HIDDEN_REGION.sub("", SOLUTION_REGION.sub("", cell.source)))
+    public_lines = {line.strip() for text in public for line in text.splitlines()}
+    # A line leaks if it is only in solution or hidden-test regions and shows up for students.
+    for region in secret:
+        for line in region.splitlines():
+            line = line.strip()
+            if len(line) < 8 or line.startswith("#") or line in public_lines:
+                continue
+            assert json.dumps(line)[1:-1] not in student_text, f"{chapter}: student notebook leaks `{line}`"
