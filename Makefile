@@ -7,6 +7,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 CHAPTERS := $(notdir $(wildcard solutions/ch*))
 WORK := work
+# JupyterLab refuses to run as root unless told to (containers, CI).
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # nbgrader shells out to alembic, so every command runs with the venv's bin/ first on PATH.
 export PATH := $(BIN):$(PATH)
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml
 # overwritten, so regenerating assignments/ or pulling course updates cannot lose their work.
 lab: $(STAMP)
 	$(BIN)/python -m course_utils.workspace assignments $(WORK)
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/$(WORK)
+	$(BIN)/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/$(WORK)
 
 # Instructors: rebuild the student notebooks in assignments/ from solutions/.
 assignments: $(STAMP)
