@@ -41,7 +41,7 @@ def _as_array(actual: object, name: str, case: object, scalar_ok: bool = False) 
     if isinstance(actual, (bool, int, float, complex, np.generic)):
         if scalar_ok:
             return np.asarray(actual)
-        _fail(name, case, f"expected a NumPy array, got the number {actual!r}.",
+        _fail(name, case, f"expected a NumPy array, got the number {_format_value(actual)}.",
               "did you reduce over all axes (a sum or mean without `axis=`)?")
     kind = type(actual).__name__
     if type(actual).__module__.startswith("torch"):
@@ -126,8 +126,11 @@ def assert_close(actual: Any, expected: Any, name: str, rtol: float = 1e-6, atol
         _fail(name, case, f"cannot compare values of dtype {array.dtype} with {expected.dtype}.")
     if not bad.any():
         return
+    if expected.ndim == 0:
+        _fail(name, case, f"got {_format_value(array[()])}, expected {_format_value(expected[()])} "
+                          f"(rtol={rtol:g}, atol={atol:g}).")
     error = np.abs(array.astype(np.float64) - expected.astype(np.float64))
-    error[np.isnan(error)] = np.inf
+    error = np.where(np.isnan(error), np.inf, error)
     worst = tuple(np.unravel_index(np.argmax(np.where(bad, error, -1.0)), error.shape))
     rel = error[worst] / max(abs(float(expected[worst])), 1e-300)
     problem = (f"{int(bad.sum())} of {bad.size} values differ (rtol={rtol:g}, atol={atol:g}).\n"
@@ -191,7 +194,7 @@ def assert_raises(exception_type: type[BaseException], function: Callable[..., A
     except Exception as error:
         raise AssertionError(f"{name} raised {type(error).__name__}({error}), "
                              f"expected {exception_type.__name__}.") from error
-    shown = "None" if result is None else f"a {type(result).__name__}"
+    shown = "None" if result is None else f"a value of type {type(result).__name__}"
     raise AssertionError(f"{name} should raise {exception_type.__name__} for this input, but it returned {shown}.\n"
                          f"  Hint: check the input and `raise {exception_type.__name__}(\"...\")` when it is invalid.")
 
