@@ -33,9 +33,11 @@ def _check_float_array(x: object, name: str = "x") -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name} must be a float array (use {name}.astype(np.float64)), got dtype {x.dtype}")
+        raise ValueError(f"{name} must be a float array (use {name}.astype(np.float64)), "
+                         f"got dtype {x.dtype}")
     if x.dtype != np.float64:
-        raise ValueError(f"check gradients in float64: pass {name}.astype(np.float64), got dtype {x.dtype}")
+        raise ValueError(f"check gradients in float64: pass {name}.astype(np.float64), "
+                         f"got dtype {x.dtype}")
     return x
 
 
@@ -52,7 +54,8 @@ def _scalar(value: object) -> float:
     return float(array.reshape(()))
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
+                       h: float = 1e-5) -> np.ndarray:
     """Gradient of a scalar function by centred differences.
 
     Args:
@@ -194,6 +197,6 @@ def sparse_gradient_check(f: Callable[[np.ndarray], float], x: np.ndarray, analy
     rng = np.random.default_rng(seed)
     flat = rng.integers(0, x.size, size=num_checks)
     indices = [tuple(int(i) for i in np.unravel_index(k, x.shape)) for k in flat]
-    numerical = np.array([_centred_difference(f, x, index, h) for index in indices], dtype=np.float64)
+    numerical = np.array([_centred_difference(f, x, index, h) for index in indices])
     picked = np.array([analytic[index] for index in indices], dtype=np.float64)
     return GradientCheck(indices, numerical, picked, _elementwise_relative_error(numerical, picked))

@@ -17,8 +17,8 @@ from course_utils.gradcheck import numerical_gradient, relative_error
 
 _SHOWN_MISMATCHES = 3
 # Kinds of dtype that assert_dtype accepts besides exact dtypes.
-_DTYPE_KINDS = (np.number, np.integer, np.signedinteger, np.unsignedinteger, np.inexact, np.floating,
-                np.complexfloating)
+_DTYPE_KINDS = (np.number, np.integer, np.signedinteger, np.unsignedinteger, np.inexact,
+                np.floating, np.complexfloating)
 
 
 def _where(name: str, case: object = None) -> str:
@@ -58,17 +58,20 @@ def _format_index(index: tuple[int, ...]) -> str:
 
 
 def _format_value(value: object) -> str:
-    return f"{value:.6g}" if isinstance(value, (float, np.floating)) else repr(value.item() if isinstance(value, np.generic) else value)
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.6g}"
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _check_same_shape(actual: np.ndarray, expected: np.ndarray, name: str, case: object) -> None:
     if actual.shape != expected.shape:
-        _fail(name, case, f"shape is {actual.shape}, expected {expected.shape}.", _shape_hint(actual.shape, expected.shape))
+        _fail(name, case, f"shape is {actual.shape}, expected {expected.shape}.",
+              _shape_hint(actual.shape, expected.shape))
 
 
 def _shape_hint(actual: tuple[int, ...], expected: tuple[int, ...]) -> str:
     if len(actual) == len(expected) and sorted(actual) == sorted(expected):
-        return "the axes look swapped: check the order of your axes (a missing or extra transpose?)."
+        return "the axes look swapped: a missing or extra transpose?"
     if len(actual) < len(expected):
         return "an axis is missing: did you reduce without `keepdims=True`, or forget a reshape?"
     if len(actual) > len(expected):
@@ -90,26 +93,32 @@ def _check_finite(actual: np.ndarray, expected: np.ndarray, name: str, case: obj
     if bad.any():
         index = _format_index(tuple(np.argwhere(bad)[0]))
         _fail(name, case, f"{int(bad.sum())} value(s) are nan or inf, first at {index}.",
-              "look for a division by zero, log(0), or exp of a large number (subtract the max first).")
+              "look for a division by zero, log(0), or exp of a large number "
+              "(subtract the max first).")
 
 
-def assert_shape(actual: Any, expected_shape: tuple[int, ...], name: str, case: object = None) -> None:
+def assert_shape(actual: Any, expected_shape: tuple[int, ...], name: str,
+                 case: object = None) -> None:
     """Check that `actual` is an array of shape `expected_shape`."""
     array = _as_array(actual, name, case)
     expected_shape = tuple(expected_shape)
     if array.shape != expected_shape:
-        _fail(name, case, f"shape is {array.shape}, expected {expected_shape}.", _shape_hint(array.shape, expected_shape))
+        _fail(name, case, f"shape is {array.shape}, expected {expected_shape}.",
+              _shape_hint(array.shape, expected_shape))
 
 
 def assert_dtype(actual: Any, expected_dtype: Any, name: str, case: object = None) -> None:
     """Check the dtype of `actual`: exactly `expected_dtype`, or a kind such as `np.floating`."""
     array = _as_array(actual, name, case, scalar_ok=True)
     abstract = expected_dtype in _DTYPE_KINDS
-    ok = np.issubdtype(array.dtype, expected_dtype) if abstract else array.dtype == np.dtype(expected_dtype)
+    if abstract:
+        ok = np.issubdtype(array.dtype, expected_dtype)
+    else:
+        ok = array.dtype == np.dtype(expected_dtype)
     if not ok:
         wanted = expected_dtype.__name__ if abstract else str(np.dtype(expected_dtype))
         _fail(name, case, f"dtype is {array.dtype}, expected {wanted}.",
-              f"convert with `.astype(np.{np.dtype(expected_dtype).name})`, or build it with that dtype."
+              f"convert with `.astype(np.{np.dtype(expected_dtype).name})`."
               if not abstract else None)
 
 
@@ -134,7 +143,8 @@ def assert_close(actual: Any, expected: Any, name: str, rtol: float = 1e-6, atol
     worst = tuple(np.unravel_index(np.argmax(np.where(bad, error, -1.0)), error.shape))
     rel = error[worst] / max(abs(float(expected[worst])), 1e-300)
     problem = (f"{int(bad.sum())} of {bad.size} values differ (rtol={rtol:g}, atol={atol:g}).\n"
-               f"  Max abs error {error[worst]:.3g} (relative {rel:.3g}) at {_format_index(worst)}.\n"
+               f"  Max abs error {error[worst]:.3g} (relative {rel:.3g}) "
+               f"at {_format_index(worst)}.\n"
                f"  First mismatches:\n{_mismatch_lines(array, expected, bad)}")
     _fail(name, case, problem, _value_hint(array, expected))
 
@@ -160,7 +170,8 @@ def assert_equal(actual: Any, expected: Any, name: str, case: object = None) -> 
         _fail(name, case, problem)
 
 
-def assert_rel_error(actual: Any, expected: Any, name: str, tol: float = 1e-7, case: object = None) -> None:
+def assert_rel_error(actual: Any, expected: Any, name: str, tol: float = 1e-7,
+                     case: object = None) -> None:
     """Check that the largest relative error |a - e| / (|a| + |e|) is at most `tol`."""
     expected = np.asarray(expected, dtype=np.float64)
     array = _as_array(actual, name, case, scalar_ok=expected.ndim == 0)
@@ -188,15 +199,18 @@ def assert_raises(exception_type: type[BaseException], function: Callable[..., A
     except NotImplementedError as error:
         if exception_type is NotImplementedError:
             return error
-        raise AssertionError(f"{name}: not implemented yet (it raised NotImplementedError).") from error
+        message = f"{name}: not implemented yet (it raised NotImplementedError)."
+        raise AssertionError(message) from error
     except exception_type as error:
         return error
     except Exception as error:
         raise AssertionError(f"{name} raised {type(error).__name__}({error}), "
                              f"expected {exception_type.__name__}.") from error
     shown = "None" if result is None else f"a value of type {type(result).__name__}"
-    raise AssertionError(f"{name} should raise {exception_type.__name__} for this input, but it returned {shown}.\n"
-                         f"  Hint: check the input and `raise {exception_type.__name__}(\"...\")` when it is invalid.")
+    expected = exception_type.__name__
+    raise AssertionError(f"{name} should raise {expected} for this input, "
+                         f"but it returned {shown}.\n"
+                         f"  Hint: check the input and `raise {expected}(...)` when it is invalid.")
 
 
 def assert_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, analytic: Any, name: str,
