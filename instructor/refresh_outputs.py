@@ -34,9 +34,11 @@ def refresh(path: Path, timeout: int = 600) -> float:
         if not is_output_checked(cell):
             cell.outputs = []
             cell.execution_count = None
-    # Remove run-dependent noise so that a re-run without changes gives the same file.
+    # Remove run-dependent noise (timings, widget state with fresh ids) so that a re-run
+    # without changes gives the same file.
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+    notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
     return seconds
 

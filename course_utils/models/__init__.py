@@ -1,0 +1,1 @@
+"""NumPy classifiers, one module each (k-nearest neighbours, linear classifiers, small networks)."""

@@ -1,0 +1,92 @@
+"""Speed comparisons, measured side by side in one run: `make bench` (not a pytest file).
+
+Usage: python tests/bench.py [NAME ...]   (no name: every benchmark; --list shows the names)
+
+Each benchmark is a function in BENCHMARKS that prints its own table; add a chapter's
+benchmark by writing one more function and registering it there.
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.metrics import pairwise_distances
+
+from course_utils import data, runtime
+from course_utils.models.knn import (
+    compute_distances_no_loops,
+    compute_distances_one_loop,
+    compute_distances_two_loops,
+)
+
+
+def best_time(function: Callable[[], object], repeat: int) -> tuple[float, object]:
+    """The fastest of `repeat` calls in seconds, and the result of the last call."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def print_table(title: str, rows: list[tuple[str, float, float]], baseline: str) -> None:
+    """Rows of (name, seconds, max |difference| from the baseline's result)."""
+    reference = dict((name, seconds) for name, seconds, _ in rows)[baseline]
+    print(title)
+    print(f"  {'version':<32}{'seconds':>10}{'speed-up':>11}{'max |diff|':>13}")
+    for name, seconds, difference in rows:
+        print(f"  {name:<32}{seconds:>10.4f}{reference / seconds:>10.1f}x{difference:>13.2e}")
+    print(f"  speed-up = seconds of {baseline} / seconds of the version\n")
+
+
+def bench_ch02_distances(num_test: int = 200, num_train: int = 2000, repeat: int = 5) -> None:
+    """Chapter 2: L2 distances between MNIST rows, three NumPy versions and two libraries."""
+    x_train, _, x_test, _ = data.load_mnist(flatten=True)
+    x_train = x_train[:num_train].astype(np.float64)
+    x_test = x_test[:num_test].astype(np.float64)
+    train_t, test_t = torch.from_numpy(x_train), torch.from_numpy(x_test)
+    versions = {
+        "compute_distances_two_loops": (lambda: compute_distances_two_loops(x_test, x_train), 1),
+        "compute_distances_one_loop": (lambda: compute_distances_one_loop(x_test, x_train), repeat),
+        "compute_distances_no_loops": (lambda: compute_distances_no_loops(x_test, x_train), repeat),
+        "sklearn pairwise_distances": (lambda: pairwise_distances(x_test, x_train), repeat),
+        "torch.cdist (float64)": (lambda: torch.cdist(test_t, train_t).numpy(), repeat),
+    }
+    timings, results = {}, {}
+    for name, (function, times) in versions.items():
+        timings[name], results[name] = best_time(function, times)
+    baseline = "compute_distances_two_loops"
+    rows = [(name, timings[name], float(np.abs(results[name] - results[baseline]).max()))
+            for name in versions]
+    print_table(f"ch02 distances: {num_test} test x {num_train} train MNIST rows (784 float64), "
+                f"L2, best of {repeat} (two loops: one run)", rows, baseline)
+
+
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "ch02_distances": bench_ch02_distances,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(BENCHMARKS))
+        return
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; "
+                     f"choose from {', '.join(BENCHMARKS)}")
+    report = runtime.environment_report()
+    print(", ".join(f"{key} {value}" for key, value in report.items()) + "\n")
+    for name in args.names or BENCHMARKS:
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main()
