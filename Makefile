@@ -36,11 +36,35 @@ assignments: $(STAMP)
 			--CourseDirectory.db_url=sqlite:///$(CURDIR)/$(VENV)/release.db || exit 1; \
 	done
 
+# Two pytest workers, one BLAS/OpenMP thread each: more threads only fight over the two cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Instructors: grade a class (instructor/README.md). COURSE is the nbgrader course folder;
+# DB_URL a gradebook URL (default sqlite COURSE/gradebook.db); SCHEDULER a Dask scheduler address.
+COURSE ?= .
+OUT ?= build
+.PHONY: release collect autograde feedback grades
+
+release: $(STAMP)
+	$(if $(filter command line environment,$(origin CHAPTERS)),,$(error name the chapters to release: make release CHAPTERS="ch01_introduction ch02_image_classification"))
+	$(BIN)/python -m instructor.release --chapters "$(CHAPTERS)" --out $(OUT) $(if $(OPEN),--open "$(OPEN)")
+
+collect: $(STAMP)
+	$(if $(SUBMISSIONS),,$(error say where the submissions are: make collect SUBMISSIONS=path/to/folder-or.zip))
+	$(BIN)/python -m instructor.collect "$(SUBMISSIONS)" --course $(COURSE)
+
+autograde: $(STAMP)
+	$(BIN)/python -m instructor.autograde --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+
+feedback: $(STAMP)
+	$(BIN)/python -m instructor.feedback --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)")
+
+grades: $(STAMP)
+	$(BIN)/python -m instructor.grades --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)") --out $(COURSE)/grades.csv

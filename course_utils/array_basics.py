@@ -16,10 +16,10 @@ def _check_labels(labels: Array, num_classes: int, name: str = "labels") -> Arra
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{name} must be integers, got dtype {labels.dtype}; "
                          f"use {name}.astype(np.int64)")
-    outside = (labels < 0) | (labels >= num_classes)
-    if outside.any():
+    if labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
+        bad = labels.min() if labels.min() < 0 else labels.max()
         raise ValueError(f"{name} must lie in [0, {num_classes - 1}], "
-                         f"got {labels[outside][0]} (pass a larger num_classes?)")
+                         f"got {bad} (pass a larger num_classes?)")
     return labels
 
 

@@ -7,8 +7,10 @@ benchmark by writing one more function and registering it there.
 """
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,8 +67,17 @@ def bench_ch02_distances(num_test: int = 200, num_train: int = 2000, repeat: int
                 f"L2, best of {repeat} (two loops: one run)", rows, baseline)
 
 
+def bench_autograde() -> None:
+    """Instructors: serial `nbgrader autograde` against the parallel sandboxed `make autograde`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the instructor package
+    from instructor.bench_autograde import run
+
+    run()
+
+
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "ch02_distances": bench_ch02_distances,
+    "autograde": bench_autograde,
 }
 
 

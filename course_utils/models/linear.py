@@ -6,6 +6,8 @@ batch of rows x, shape (N, D), gets the scores x @ W.T + b, shape (N, C).
 
 import numpy as np
 
+from course_utils.array_basics import one_hot  # re-exported: targets for the templates
+
 
 def _check_rows(x, name: str = "x") -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -63,17 +65,6 @@ def linear_scores(x, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 def predict(x, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     """The class of highest score for each row of x (the first one on ties), int64, shape (N,)."""
     return linear_scores(x, W, b).argmax(axis=1).astype(np.int64)
-
-
-def one_hot(y, num_classes: int) -> np.ndarray:
-    """Rows of zeros with a one at each label: float64, shape (N, num_classes)."""
-    y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must be a 1-D array of integer labels, got shape {y.shape}, "
-                         f"dtype {y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {y.min()}..{y.max()}")
-    return np.eye(num_classes)[y]
 
 
 def least_squares_templates(x, y, reg: float = 0.0,

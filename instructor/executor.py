@@ -1,0 +1,303 @@
+"""nbgrader's Execute step, run in a sandboxed kernel and hardened against hostile notebooks.
+
+On top of nbgrader's Execute preprocessor:
+- the kernel starts inside a bubblewrap sandbox (instructor.sandbox) over ZeroMQ ipc sockets;
+- before each trusted cell that follows student code, the kernel guard (instructor.kernel_guard)
+  restores what tests rely on, and the names student code had changed are reported;
+- a kernel that dies (os._exit, a segfault, the memory or CPU-time limit) or stays stuck after a
+  timeout is restarted, the earlier cells are replayed without the offending one, and execution
+  goes on; the offending cell gets an error output, so its test scores 0;
+- outputs are capped while they arrive, so a flood cannot exhaust the grader's memory;
+- cell tags never skip a cell (`skip-execution` would otherwise score full points).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+from typing import Any
+from uuid import uuid4
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Instance, Integer, Unicode
+
+from instructor.sandbox import GUARD_MODULE, Sandbox
+
+NEVER_SKIP = "\0never-skip"
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts its kernel inside `sandbox` and talks over ipc sockets."""
+
+    sandbox = Instance(Sandbox, allow_none=True)
+
+    def start_sandboxed(self) -> None:
+        """Put the connection file and the ipc sockets in the sandbox's run folder."""
+        assert self.sandbox is not None
+        name = uuid4().hex[:8]
+        self.transport = "ipc"
+        self.connection_file = str(self.sandbox.run_dir / f"kernel-{name}.json")
+        self.ip = str(self.sandbox.run_dir / f"k{name}")
+
+    @property
+    def kernel_spec(self):  # type: ignore[override]
+        spec = super().kernel_spec
+        if spec is not None:
+            # Signals would reach bubblewrap, not the kernel: interrupt over the control channel.
+            spec.interrupt_mode = "message"
+        return spec
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        assert self.sandbox is not None
+        self.sandbox.hand_over(Path(self.connection_file))
+        return self.sandbox.wrap(command)
+
+
+@dataclass
+class CellEvent:
+    """Something the grader did to one cell, told to the student."""
+
+    cell_index: int
+    grade_id: str | None
+    message: str
+
+
+@dataclass
+class ExecutionLog:
+    """What happened while a notebook ran: crashes, timeouts, restored patches."""
+
+    events: list[CellEvent] = field(default_factory=list)
+    restarts: int = 0
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute preprocessor with a sandboxed, restartable, guarded kernel."""
+
+    max_output_bytes = Integer(1_000_000, help="Output kept per cell; the rest is dropped.")
+    max_restarts = Integer(3, help="Kernel restarts allowed per notebook.")
+    interrupt_grace = Integer(10, help="Seconds a timed-out kernel has to answer an interrupt.")
+    sandbox = Instance(Sandbox, allow_none=True)
+    chapter = Unicode("", help="The chapter graded: its reference code refuses answer cells.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kwargs)
+        self.skip_cells_with_tag = NEVER_SKIP
+        self.log_book = ExecutionLog()
+        self._output_bytes: dict[int, int] = {}
+
+    # -- kernel life -------------------------------------------------------------------------
+    def create_kernel_manager(self) -> SandboxedKernelManager:
+        km = super().create_kernel_manager()
+        km.sandbox = self.sandbox
+        km.start_sandboxed()
+        return km
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        assert self.sandbox is not None
+        kwargs["cwd"] = str(self.sandbox.home)
+        kwargs["env"] = self.sandbox.kernel_environment()
+        # The kernel process's own chatter is not the notebook's output.
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.DEVNULL
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    def _start(self) -> None:
+        if self.km is None:
+            self.km = self.create_kernel_manager()
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        reply = self.wait_for_reply(self.kc.kernel_info())
+        self.nb.metadata["language_info"] = reply["content"]["language_info"]
+
+    def _stop(self) -> None:
+        if self.km is not None:
+            try:
+                self._cleanup_kernel()
+            except Exception as error:  # a dead kernel may fail to shut down cleanly
+                self.log.warning("kernel cleanup: %s", error)
+            self.km = None
+            self.kc = None
+
+    # -- requests outside the notebook's cells ------------------------------------------------
+    async def _async_request(self, code: str, timeout: float,
+                             expression: str | None = None) -> dict | None:
+        """Run `code` silently; return the reply content, or None when no reply came in time."""
+        expressions = {"result": expression} if expression else {}
+        msg_id = self.kc.execute(code, silent=True, store_history=False,
+                                 user_expressions=expressions, allow_stdin=False)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=remaining))
+            except Empty:
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+
+    _request = run_sync(_async_request)
+
+    def _responds(self) -> bool:
+        """Whether the kernel is alive and idle enough to answer within the interrupt grace."""
+        try:
+            return self.km.is_alive() and self._request("pass", self.interrupt_grace) is not None
+        except Exception:
+            return False
+
+    def _guard(self, action: str, arguments: str = "") -> tuple[bool, list[str]]:
+        """Call the kernel guard; return (it answered, names it restored)."""
+        call = f"__import__({GUARD_MODULE!r}).{action}({arguments})"
+        reply = self._request("pass", 60, expression=call)
+        if reply is None or reply.get("status") != "ok":
+            return False, []
+        result = reply.get("user_expressions", {}).get("result", {})
+        if result.get("status") != "ok":
+            return False, []
+        value = result.get("data", {}).get("text/plain", "")
+        try:
+            names = ast.literal_eval(value) if value.startswith("[") else []
+        except (ValueError, SyntaxError):
+            names = [value]
+        return True, names
+
+    # -- outputs ------------------------------------------------------------------------------
+    def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int):
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
+            size = len(json.dumps(msg["content"]))
+            used = self._output_bytes.get(cell_index, 0)
+            self._output_bytes[cell_index] = used + size
+            if used + size > self.max_output_bytes:
+                if used <= self.max_output_bytes:
+                    note = "\n... output limit reached: the rest was dropped by the grader ...\n"
+                    outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # -- the notebook -------------------------------------------------------------------------
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.skip_cells_with_tag = NEVER_SKIP
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self.log_book = ExecutionLog()
+        poisoned: set[int] = set()
+        start = 0
+        try:
+            while start < len(nb.cells):
+                self._start()
+                self._replay(start, poisoned)
+                start = self._run_from(start, poisoned)
+                self._stop()
+        finally:
+            self._stop()
+        return self.nb, self.resources
+
+    def _is_student(self, cell: NotebookNode) -> bool:
+        return bool(cell.metadata.get("nbgrader", {}).get("solution")) and cell.cell_type == "code"
+
+    def _replay(self, stop: int, poisoned: set[int]) -> None:
+        """Re-run cells before `stop` in a fresh kernel, silently, skipping poisoned ones."""
+        self._guarded = False
+        for index, cell in enumerate(self.nb.cells[:stop]):
+            if cell.cell_type != "code" or index in poisoned:
+                continue
+            self._before(index, cell, report=False)
+            self._request(cell.source, self.timeout or 600)
+
+    def _before(self, index: int, cell: NotebookNode, report: bool) -> bool:
+        """Snapshot before the first student cell, restore before each trusted cell after it."""
+        if self._is_student(cell):
+            if not self._guarded:
+                answers = [c.source for c in self.nb.cells if self._is_student(c)]
+                self._guarded = self._guard("snapshot", f"{self.chapter!r}, {answers!r}")[0]
+                if not self._guarded:  # no student code has run yet: the grader is broken
+                    raise RuntimeError("the kernel guard did not load in the sandbox")
+            return True
+        if not self._guarded:
+            return True
+        answered, names = self._guard("restore")
+        if report and names:
+            self._event(index, cell, "your code changed " + ", ".join(names[:8])
+                        + (" ..." if len(names) > 8 else "")
+                        + "; the grader put them back before running this cell.")
+        if not answered and report:
+            self._event(index, cell, "the grader could not restore the test environment "
+                                     "(your code tampered with it): this cell was not run.")
+        return answered
+
+    def _run_from(self, start: int, poisoned: set[int]) -> int:
+        """Execute cells from `start`; return where to resume after a crash, or len(cells)."""
+        for index in range(start, len(self.nb.cells)):
+            cell = self.nb.cells[index]
+            if cell.cell_type != "code":
+                continue
+            if not self._before(index, cell, report=True):
+                self._fail(index, cell, "GraderError", "test environment tampered with; not run")
+                continue
+            try:
+                self.preprocess_cell(cell, self.resources, index)
+            except DeadKernelError:
+                return self._crashed(index, cell, poisoned,
+                                     "the kernel died while running this cell (a crash, os._exit, "
+                                     "sys.exit in a thread, or the memory or CPU-time limit)")
+            except CellTimeoutError as error:
+                self._fail(index, cell, "CellTimeoutError", str(error).splitlines()[0])
+            if self._timed_out(cell):
+                poisoned.add(index)
+                self._event(index, cell,
+                            f"this cell ran longer than {self.timeout} s and was interrupted.")
+                if not self._responds():
+                    return self._crashed(index, cell, poisoned,
+                                         "the kernel ignored the interrupt after the time limit")
+        return len(self.nb.cells)
+
+    def _crashed(self, index: int, cell: NotebookNode, poisoned: set[int], why: str) -> int:
+        poisoned.add(index)
+        self._fail(index, cell, "KernelDied", why)
+        self._event(index, cell, why + "; the grader restarted the kernel and went on without it.")
+        self.log_book.restarts += 1
+        self._stop()
+        if self.log_book.restarts > self.max_restarts:
+            for later in range(index + 1, len(self.nb.cells)):
+                if self.nb.cells[later].cell_type == "code":
+                    self._fail(later, self.nb.cells[later], "KernelDied",
+                               "not run: the kernel crashed too many times")
+            return len(self.nb.cells)
+        return index + 1
+
+    @staticmethod
+    def _timed_out(cell: NotebookNode) -> bool:
+        return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+                   for o in cell.get("outputs", []))
+
+    @staticmethod
+    def _fail(index: int, cell: NotebookNode, ename: str, evalue: str) -> None:
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+        cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                                         traceback=[f"{ename}: {evalue}"]))
+
+    def _event(self, index: int, cell: NotebookNode, message: str) -> None:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        self.log_book.events.append(CellEvent(index, grade_id, message))
+
+
+def grading_timeout() -> int:
+    """Seconds per cell (GRADE_TIMEOUT, default 120)."""
+    return int(os.environ.get("GRADE_TIMEOUT", "120"))
