@@ -57,59 +57,47 @@ def solved_submission(student: nbformat.NotebookNode, solution: nbformat.Noteboo
     return submission
 
 
-@pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.xdist_group(c)) for c in CHAPTERS])
-def graded_course(request, tmp_path_factory):
-    """A temporary course with the chapter generated, two submissions autograded and exported."""
-    chapter = request.param
-    course = tmp_path_factory.mktemp(chapter)
+def generate(chapter: str, course: Path) -> Path:
+    """Generate the student notebook of `chapter` in a fresh course folder; return its path."""
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
     nbgrader(course, "generate_assignment", chapter, "--force")
-
-    solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
-    student = nbformat.read(notebook_path(course / "assignments", chapter), as_version=4)
-    for name, notebook in {"solved": solved_submission(student, solution), "untouched": student}.items():
-        path = notebook_path(course / "submitted" / name, chapter)
-        path.parent.mkdir(parents=True)
-        nbformat.write(notebook, path)
-    nbgrader(course, "autograde", chapter)
-    nbgrader(course, "export", "--to", str(course / "grades.csv"))
-    with open(course / "grades.csv") as file:
-        grades = {row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == chapter}
-    return chapter, course, solution, grades
+    return notebook_path(course / "assignments", chapter)
 
 
-def test_assignments_match_generated(graded_course):
-    chapter, course, _, _ = graded_course
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_assignments_match_generated(chapter, tmp_path):
     committed = nbformat.read(notebook_path(ROOT / "assignments", chapter), as_version=4)
-    generated = nbformat.read(notebook_path(course / "assignments", chapter), as_version=4)
+    generated = nbformat.read(generate(chapter, tmp_path), as_version=4)
     assert len(committed.cells) == len(generated.cells), "run `make assignments` and commit the result"
     for index, (ours, theirs) in enumerate(zip(committed.cells, generated.cells)):
         assert ours == theirs, f"{chapter} cell {index} differs from nbgrader's output: run `make assignments`"
     assert committed.metadata == generated.metadata
 
 
-def test_solved_submission_gets_full_marks(graded_course):
-    chapter, _, solution, grades = graded_course
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_autograde_round_trip(chapter, tmp_path):
+    """Solved submission: full marks; untouched: zero, grader intact; export: one row each."""
+    solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
+    student = nbformat.read(generate(chapter, tmp_path), as_version=4)
+    for name, notebook in {"solved": solved_submission(student, solution), "untouched": student}.items():
+        path = notebook_path(tmp_path / "submitted" / name, chapter)
+        path.parent.mkdir(parents=True)
+        nbformat.write(notebook, path)
+    nbgrader(tmp_path, "autograde", chapter)
+    nbgrader(tmp_path, "export", "--to", str(tmp_path / "grades.csv"))
+    with open(tmp_path / "grades.csv") as file:
+        rows = [row for row in csv.DictReader(file) if row["assignment"] == chapter]
+    grades = {row["student_id"]: row for row in rows}
+    assert len(rows) == 2 and set(grades) == {"solved", "untouched"}, f"export gave {rows}"
+
     max_score = sum(cell.metadata.nbgrader["points"] for cell in grade_ids(solution, "grade").values())
     assert max_score > 0, f"{chapter} has no graded cells"
-    row = grades["solved"]
-    assert float(row["max_score"]) == max_score
-    assert float(row["score"]) == max_score, f"{chapter}: solved submission scored {row['score']}/{max_score}"
-
-
-def test_untouched_notebook_gets_zero(graded_course):
-    chapter, _, _, grades = graded_course
+    for row in rows:
+        assert float(row["max_score"]) == max_score
+    assert float(grades["solved"]["score"]) == max_score, (
+        f"{chapter}: solved submission scored {grades['solved']['score']}/{max_score}")
     assert float(grades["untouched"]["score"]) == 0, f"{chapter}: untouched notebook scored points"
-
-
-def test_export_has_one_row_per_student(graded_course):
-    chapter, course, _, grades = graded_course
-    assert set(grades) == {"solved", "untouched"}
-    with open(course / "grades.csv") as file:
-        rows = [row for row in csv.DictReader(file) if row["assignment"] == chapter]
-    assert len(rows) == 2
-    assert {"assignment", "student_id", "score", "max_score"} <= set(rows[0])
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
