@@ -13,7 +13,7 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # nbgrader shells out to alembic, so every command runs with the venv's bin/ first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lab assignments test bench clean
+.PHONY: setup lab assignments test test-gpu bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ assignments: $(STAMP)
 # Two pytest workers, one BLAS/OpenMP thread each: more threads only fight over the two cores.
 test: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The solution notebooks under nbval on a CUDA kernel (needs a CUDA build of torch, see README).
+test-gpu: $(STAMP)
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'test-gpu: no CUDA device visible to torch')"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/test_notebooks.py
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
