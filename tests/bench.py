@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import pairwise_distances
 
-from course_utils import data, runtime
+from course_utils import data, losses, runtime
 from course_utils.models.knn import (
     compute_distances_no_loops,
     compute_distances_one_loop,
@@ -67,6 +67,25 @@ def bench_ch02_distances(num_test: int = 200, num_train: int = 2000, repeat: int
                 f"L2, best of {repeat} (two loops: one run)", rows, baseline)
 
 
+def bench_ch03_losses(num_examples: int = 500, repeat: int = 5) -> None:
+    """Chapter 3: SVM and softmax loss with gradient, naive loops against vectorized."""
+    x_train, y_train, _, _ = data.load_mnist(flatten=True)
+    X = np.hstack([x_train[:num_examples] / 255.0, np.ones((num_examples, 1))])
+    y = y_train[:num_examples]
+    W = np.random.default_rng(0).standard_normal((X.shape[1], 10)) * 1e-3
+    for loss in ("svm", "softmax"):
+        naive = getattr(losses, f"{loss}_loss_naive")
+        vectorized = getattr(losses, f"{loss}_loss_vectorized")
+        timings, results = {}, {}
+        for name, function in {f"{loss}_loss_naive": naive, f"{loss}_loss_vectorized": vectorized}.items():
+            timings[name], results[name] = best_time(lambda: function(W, X, y, 1e-4), repeat)
+        baseline = f"{loss}_loss_naive"
+        rows = [(name, timings[name], float(np.abs(results[name][1] - results[baseline][1]).max()))
+                for name in timings]
+        print_table(f"ch03 {loss} loss and gradient: {num_examples} MNIST rows (785 float64), "
+                    f"10 classes, best of {repeat}; max |diff| of the gradients", rows, baseline)
+
+
 def bench_autograde() -> None:
     """Instructors: serial `nbgrader autograde` against the parallel sandboxed `make autograde`."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the instructor package
@@ -77,6 +96,7 @@ def bench_autograde() -> None:
 
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "ch02_distances": bench_ch02_distances,
+    "ch03_losses": bench_ch03_losses,
     "autograde": bench_autograde,
 }
 
