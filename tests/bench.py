@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import pairwise_distances
 
-from course_utils import data, losses, runtime
+from course_utils import data, losses, normalization, runtime
 from course_utils.models.knn import (
     compute_distances_no_loops,
     compute_distances_one_loop,
@@ -86,6 +86,24 @@ def bench_ch03_losses(num_examples: int = 500, repeat: int = 5) -> None:
                     f"10 classes, best of {repeat}; max |diff| of the gradients", rows, baseline)
 
 
+def bench_ch07_batchnorm_backward(shape: tuple[int, int] = (4096, 1024), repeat: int = 10) -> None:
+    """Chapter 7: batch-norm backward, the step-by-step graph against the closed form."""
+    rng = np.random.default_rng(0)
+    x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    _, cache = normalization.batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    versions = {"batchnorm_backward": normalization.batchnorm_backward,
+                "batchnorm_backward_alt": normalization.batchnorm_backward_alt}
+    timings, results = {}, {}
+    for name, backward in versions.items():
+        timings[name], results[name] = best_time(lambda: backward(dout, cache), repeat)
+    baseline = "batchnorm_backward"
+    rows = [(name, timings[name], float(np.abs(results[name][0] - results[baseline][0]).max()))
+            for name in versions]
+    print_table(f"ch07 batch-norm backward: x {shape} float64, best of {repeat}; max |diff| of dx",
+                rows, baseline)
+
+
 def bench_autograde() -> None:
     """Instructors: serial `nbgrader autograde` against the parallel sandboxed `make autograde`."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the instructor package
@@ -97,6 +115,7 @@ def bench_autograde() -> None:
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "ch02_distances": bench_ch02_distances,
     "ch03_losses": bench_ch03_losses,
+    "ch07_batchnorm_backward": bench_ch07_batchnorm_backward,
     "autograde": bench_autograde,
 }
 
