@@ -54,9 +54,14 @@ def _secret_lines(notebook: nbformat.NotebookNode) -> tuple[set[str], set[str], 
     return kept, public, names
 
 
+SHAPE_UNPACKING = re.compile(r"^[\w\s,]+=\s*\w+\.shape$")  # `N, C, H, W = x.shape`
+
+
 def _distinctive(line: str) -> bool:
-    """Long enough and with some code in it: `continue` or `return out` prove nothing."""
-    return len(line) >= 16 and not line.startswith("#") and bool(re.search(r"[(\[=+*/<>-]", line))
+    """Long enough and with some code in it: `continue`, `return out` or unpacking a shape
+    prove nothing."""
+    return (len(line) >= 16 and not line.startswith("#") and not SHAPE_UNPACKING.match(line)
+            and bool(re.search(r"[(\[=+*/<>-]", line)))
 
 
 def _file_lines(path: Path) -> list[str]:

@@ -137,16 +137,22 @@ class Sandbox:
                 command += ["--ro-bind", str(target), str(target)]
         for path in ("/etc/fonts", "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
             command += ["--ro-bind-try", path, path]
-        for path in self._read_only_paths():
-            command += ["--ro-bind", str(path), str(path)]
+        read_only = self._read_only_paths()
+        # A course or venv under /tmp is bound after the private /tmp is mounted over it.
+        read_only_in_tmp = [path for path in read_only if Path("/tmp") in path.parents]
+        for path in read_only:
+            if path not in read_only_in_tmp:
+                command += ["--ro-bind", str(path), str(path)]
         command += ["--ro-bind", str(GUARD_SOURCE), f"{GUARD_DIR}/{GUARD_MODULE}.py",
                     "--proc", "/proc", "--dev", "/dev",
                     "--perms", "1777", "--size", str(policy.tmp_bytes), "--tmpfs", "/dev/shm",
                     "--perms", "1777", "--size", str(policy.tmp_bytes), "--tmpfs", "/tmp"]
         # The run folder may lie under /tmp: its parents are made after the private /tmp.
-        for folder in reversed(self.run_dir.parents):
-            if folder not in (Path("/"), Path("/tmp")):
-                command += ["--perms", "0755", "--dir", str(folder)]
+        folders = {folder for path in read_only_in_tmp + [self.run_dir] for folder in path.parents}
+        for folder in sorted(folders - {Path("/"), Path("/tmp")}, key=lambda f: len(f.parts)):
+            command += ["--perms", "0755", "--dir", str(folder)]
+        for path in read_only_in_tmp:
+            command += ["--ro-bind", str(path), str(path)]
         command += ["--bind", str(self.home), SANDBOX_HOME,
                     "--bind", str(self.run_dir), str(self.run_dir),
                     "--chdir", SANDBOX_HOME]
