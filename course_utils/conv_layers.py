@@ -1,4 +1,4 @@
-"""Convolution and pooling layers, the plain loops (CS231n layer API).
+"""Convolution and pooling layers, the plain loops over every output value (CS231n layer API).
 
     out, cache = conv_forward_naive(x, w, b, {"stride": S, "pad": P})
     dx, dw, db = conv_backward_naive(dout, cache)
@@ -17,6 +17,7 @@ Array = np.ndarray
 Cache = Any
 
 
+@graded_in("ch05_cnn")
 def conv_output_size(size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:
     """Output length along one axis: (size - filter_size + 2 pad) / stride + 1.
 
@@ -37,19 +38,20 @@ def conv_output_size(size: int, filter_size: int, stride: int = 1, pad: int = 0)
     return span // stride + 1
 
 
-def conv_parameter_count(filter_size: int, in_channels: int, num_filters: int) -> int:
-    """Parameters of a conv layer with square filters: F*F*C weights per filter times K, plus K biases."""
+@graded_in("ch05_cnn")
+def conv_layer_parameter_count(filter_size: int, in_channels: int, num_filters: int) -> int:
+    """Parameters of a conv layer with K square filters: F*F*C weights per filter, plus K biases."""
     return filter_size * filter_size * in_channels * num_filters + num_filters
 
 
 def _pool_sizes(x: Array, pool_param: dict) -> tuple[int, int, int, int, int]:
-    hh, ww, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    return hh, ww, s, conv_output_size(x.shape[2], hh, s), conv_output_size(x.shape[3], ww, s)
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    return ph, pw, s, conv_output_size(x.shape[2], ph, s), conv_output_size(x.shape[3], pw, s)
 
 
 @graded_in("ch05_cnn")
 def conv_forward_naive(x: Array, w: Array, b: Array, conv_param: dict) -> tuple[Array, Cache]:
-    """Convolution (cross-correlation, as in every deep learning library), the plain loops.
+    """Convolution (cross-correlation, as in every deep learning library), one output at a time.
 
     Args:
         x: images, shape (N, C, H, W).
@@ -70,16 +72,18 @@ def conv_forward_naive(x: Array, w: Array, b: Array, conv_param: dict) -> tuple[
     h_out, w_out = conv_output_size(h, hh, s, p), conv_output_size(width, ww, s, p)
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     out = np.zeros((n, f, h_out, w_out), dtype=np.result_type(x, w))
-    for i in range(h_out):
-        for j in range(w_out):
-            window = xp[:, :, i * s:i * s + hh, j * s:j * s + ww]       # (N, C, HH, WW)
-            out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    for image in range(n):
+        for k in range(f):
+            for i in range(h_out):
+                for j in range(w_out):
+                    window = xp[image, :, i * s:i * s + hh, j * s:j * s + ww]     # (C, HH, WW)
+                    out[image, k, i, j] = np.sum(window * w[k]) + b[k]
     return out, (x, w, b, conv_param)
 
 
 @graded_in("ch05_cnn")
 def conv_backward_naive(dout: Array, cache: Cache) -> tuple[Array, Array, Array]:
-    """Backward pass of conv_forward_naive.
+    """Backward pass of conv_forward_naive, one output at a time.
 
     Args:
         dout: upstream gradient, shape (N, F, H', W').
@@ -91,15 +95,17 @@ def conv_backward_naive(dout: Array, cache: Cache) -> tuple[Array, Array, Array]
     x, w, _, conv_param = cache
     s, p = conv_param["stride"], conv_param["pad"]
     _, _, hh, ww = w.shape
+    n, f, h_out, w_out = dout.shape
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
-    for i in range(dout.shape[2]):
-        for j in range(dout.shape[3]):
-            window = xp[:, :, i * s:i * s + hh, j * s:j * s + ww]
-            g = dout[:, :, i, j]                                           # (N, F)
-            dw += np.tensordot(g, window, axes=([0], [0]))
-            dxp[:, :, i * s:i * s + hh, j * s:j * s + ww] += np.tensordot(g, w, axes=([1], [0]))
+    for image in range(n):
+        for k in range(f):
+            for i in range(h_out):
+                for j in range(w_out):
+                    rows, cols = slice(i * s, i * s + hh), slice(j * s, j * s + ww)
+                    dw[k] += dout[image, k, i, j] * xp[image, :, rows, cols]
+                    dxp[image, :, rows, cols] += dout[image, k, i, j] * w[k]
     dx = dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]]
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
@@ -116,10 +122,13 @@ def max_pool_forward_naive(x: Array, pool_param: dict) -> tuple[Array, Cache]:
         out: shape (N, C, H', W') with H' = 1 + (H - PH) // S; cache: (x, pool_param).
     """
     ph, pw, s, h_out, w_out = _pool_sizes(x, pool_param)
-    out = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
-    for i in range(h_out):
-        for j in range(w_out):
-            out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].max(axis=(2, 3))
+    n, c = x.shape[:2]
+    out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    for image in range(n):
+        for channel in range(c):
+            for i in range(h_out):
+                for j in range(w_out):
+                    out[image, channel, i, j] = x[image, channel, i * s:i * s + ph, j * s:j * s + pw].max()
     return out, (x, pool_param)
 
 
@@ -137,12 +146,13 @@ def max_pool_backward_naive(dout: Array, cache: Cache) -> Array:
     ph, pw, s, h_out, w_out = _pool_sizes(x, pool_param)
     n, c = x.shape[:2]
     dx = np.zeros_like(x)
-    rows, chans = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
-    for i in range(h_out):
-        for j in range(w_out):
-            window = x[:, :, i * s:i * s + ph, j * s:j * s + pw].reshape(n, c, -1)
-            k = window.argmax(axis=2)
-            np.add.at(dx, (rows, chans, i * s + k // pw, j * s + k % pw), dout[:, :, i, j])
+    for image in range(n):
+        for channel in range(c):
+            for i in range(h_out):
+                for j in range(w_out):
+                    window = x[image, channel, i * s:i * s + ph, j * s:j * s + pw]
+                    a, d = np.unravel_index(window.argmax(), window.shape)
+                    dx[image, channel, i * s + a, j * s + d] += dout[image, channel, i, j]
     return dx
 
 
@@ -150,10 +160,13 @@ def max_pool_backward_naive(dout: Array, cache: Cache) -> Array:
 def avg_pool_forward_naive(x: Array, pool_param: dict) -> tuple[Array, Cache]:
     """Average pooling; same arguments and output shape as max_pool_forward_naive."""
     ph, pw, s, h_out, w_out = _pool_sizes(x, pool_param)
-    out = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
-    for i in range(h_out):
-        for j in range(w_out):
-            out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].mean(axis=(2, 3))
+    n, c = x.shape[:2]
+    out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    for image in range(n):
+        for channel in range(c):
+            for i in range(h_out):
+                for j in range(w_out):
+                    out[image, channel, i, j] = x[image, channel, i * s:i * s + ph, j * s:j * s + pw].mean()
     return out, (x, pool_param)
 
 
@@ -162,10 +175,14 @@ def avg_pool_backward_naive(dout: Array, cache: Cache) -> Array:
     """Backward pass of average pooling: each window shares its gradient equally."""
     x, pool_param = cache
     ph, pw, s, h_out, w_out = _pool_sizes(x, pool_param)
+    n, c = x.shape[:2]
     dx = np.zeros_like(x)
-    for i in range(h_out):
-        for j in range(w_out):
-            dx[:, :, i * s:i * s + ph, j * s:j * s + pw] += dout[:, :, i, j, None, None] / (ph * pw)
+    for image in range(n):
+        for channel in range(c):
+            for i in range(h_out):
+                for j in range(w_out):
+                    window = (image, channel, slice(i * s, i * s + ph), slice(j * s, j * s + pw))
+                    dx[window] += dout[image, channel, i, j] / (ph * pw)
     return dx
 
 

@@ -11,7 +11,6 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from course_utils import data
-from course_utils.conv_layers import conv_output_size
 from course_utils.fast_layers import conv_forward_fast
 
 FILTERS = {
@@ -50,13 +49,12 @@ def explore_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1,
     Raises:
         ValueError: when the configuration does not tile the input.
     """
-    k = kernel.shape[0]
-    h_out = conv_output_size(image.shape[0], k, stride, pad)
-    w_out = conv_output_size(image.shape[1], k, stride, pad)
     out, _ = conv_forward_fast(image[None, None], kernel[None, None], np.zeros(1),
                                {"stride": stride, "pad": pad})
-    formula = f"(W1 - F + 2P)/S + 1 = ({image.shape[1]} - {k} + 2*{pad})/{stride} + 1 = {w_out}"
-    return out[0, 0].reshape(h_out, w_out), formula
+    feature_map = out[0, 0]
+    formula = (f"(W1 - F + 2P)/S + 1 = ({image.shape[1]} - {kernel.shape[1]} + 2*{pad})/{stride} + 1"
+               f" = {feature_map.shape[1]}")
+    return feature_map, formula
 
 
 def plot_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1, pad: int = 0) -> Figure:

@@ -1,33 +1,34 @@
-"""Fast convolution and pooling in pure NumPy: windows by stride tricks, then one matrix product.
+"""Fast convolution and pooling in pure NumPy: a loop over the few filter offsets, never over pixels.
 
-Same API and results as course_utils.conv_layers (the naive loops), many times faster.
+Same API and results as course_utils.conv_layers (the naive loops), hundreds of times faster:
+- convolution is im2col: the HH*WW shifted (strided) slices of the padded input are copied into one
+  matrix of columns, then a single matrix product with the filters does all the work;
+- pooling takes an elementwise max (or sum) over the PH*PW shifted slices.
 """
 
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from course_utils.conv_layers import conv_output_size
 from course_utils.layers import relu_backward, relu_forward
 
 Array = np.ndarray
 Cache = Any
 
 
-def _windows(x: Array, height: int, width: int, stride: int) -> Array:
-    """Read-only view of all windows, shape (N, C, H', W', height, width)."""
-    return sliding_window_view(x, (height, width), axis=(2, 3))[:, :, ::stride, ::stride]
+def _check_tiling(length: int, window: int, stride: int, pad: int = 0) -> int:
+    """Output length; ValueError unless windows of size `window` at `stride` tile length + 2 pad."""
+    padded = length + 2 * pad
+    if stride < 1 or window < 1 or window > padded or (padded - window) % stride:
+        raise ValueError(f"windows of size {window} at stride {stride} do not tile a length of "
+                         f"{length} padded by {pad}: (length - window + 2 pad) must be a "
+                         f"non-negative multiple of the stride; change the stride or the padding")
+    return (padded - window) // stride + 1
 
 
-def _scatter_windows(dwindows: Array, shape: tuple[int, ...], stride: int) -> Array:
-    """Adjoint of _windows: add each window's gradient (N, C, H', W', hh, ww) back into `shape`."""
-    dx = np.zeros(shape, dtype=dwindows.dtype)
-    _, _, h_out, w_out, hh, ww = dwindows.shape
-    for a in range(hh):          # loop over filter offsets only (hh * ww iterations)
-        for c in range(ww):
-            dx[:, :, a:a + stride * h_out:stride, c:c + stride * w_out:stride] += dwindows[..., a, c]
-    return dx
+def _shifted(x: Array, a: int, c: int, stride: int, h_out: int, w_out: int) -> Array:
+    """View of x (N, C, H, W) at window offset (a, c): element [n, ch, i, j] = x[n, ch, i*S + a, j*S + c]."""
+    return x[:, :, a:a + stride * (h_out - 1) + 1:stride, c:c + stride * (w_out - 1) + 1:stride]
 
 
 def conv_forward_fast(x: Array, w: Array, b: Array, conv_param: dict) -> tuple[Array, Cache]:
@@ -44,63 +45,86 @@ def conv_forward_fast(x: Array, w: Array, b: Array, conv_param: dict) -> tuple[A
     if x.ndim != 4 or w.ndim != 4 or w.shape[1] != x.shape[1] or b.shape != (w.shape[0],):
         raise ValueError(f"need x (N, C, H, W), w (F, C, HH, WW), b (F,); got {x.shape}, "
                          f"{w.shape}, {b.shape}")
-    _, _, hh, ww = w.shape
-    conv_output_size(x.shape[2], hh, s, p), conv_output_size(x.shape[3], ww, s, p)  # validates
+    n, c, h, width = x.shape
+    f, _, hh, ww = w.shape
+    h_out, w_out = _check_tiling(h, hh, s, p), _check_tiling(width, ww, s, p)
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    cols = _windows(xp, hh, ww, s)                                  # (N, C, H', W', HH, WW)
-    out = np.einsum("nchwij,fcij->nfhw", cols, w, optimize=True) + b[None, :, None, None]
-    return out, (x, w, b, conv_param, xp.shape)
+    cols = np.empty((c, hh, ww, n, h_out, w_out), dtype=x.dtype)     # im2col
+    for a in range(hh):
+        for d in range(ww):
+            cols[:, a, d] = _shifted(xp, a, d, s, h_out, w_out).transpose(1, 0, 2, 3)
+    cols = cols.reshape(c * hh * ww, -1)                               # (C*HH*WW, N*H'*W')
+    out = (w.reshape(f, -1) @ cols).reshape(f, n, h_out, w_out) + b[:, None, None, None]
+    return out.transpose(1, 0, 2, 3), (x.shape, w, cols, conv_param)
 
 
 def conv_backward_fast(dout: Array, cache: Cache) -> tuple[Array, Array, Array]:
     """Backward pass of conv_forward_fast; returns dx (N, C, H, W), dw (F, C, HH, WW), db (F,)."""
-    x, w, _, conv_param, padded_shape = cache
+    (n, c, h, width), w, cols, conv_param = cache
     s, p = conv_param["stride"], conv_param["pad"]
-    _, _, hh, ww = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    cols = _windows(xp, hh, ww, s)
-    dw = np.einsum("nfhw,nchwij->fcij", dout, cols, optimize=True)
-    dcols = np.einsum("nfhw,fcij->nchwij", dout, w, optimize=True)
-    dxp = _scatter_windows(dcols, padded_shape, s)
-    dx = dxp[:, :, p:p + x.shape[2], p:p + x.shape[3]]
-    return dx, dw, dout.sum(axis=(0, 2, 3))
+    f, _, hh, ww = w.shape
+    h_out, w_out = dout.shape[2:]
+    dout_rows = dout.transpose(1, 0, 2, 3).reshape(f, -1)             # (F, N*H'*W')
+    dw = (dout_rows @ cols.T).reshape(w.shape)
+    dcols = (w.reshape(f, -1).T @ dout_rows).reshape(c, hh, ww, n, h_out, w_out)
+    dxp = np.zeros((n, c, h + 2 * p, width + 2 * p), dtype=dcols.dtype)
+    for a in range(hh):                                                # col2im
+        for d in range(ww):
+            _shifted(dxp, a, d, s, h_out, w_out)[...] += dcols[:, a, d].transpose(1, 0, 2, 3)
+    return dxp[:, :, p:p + h, p:p + width], dw, dout.sum(axis=(0, 2, 3))
 
 
-def _pool_windows(x: Array, pool_param: dict) -> Array:
+def _pool_geometry(x: Array, pool_param: dict) -> tuple[int, int, int, int, int]:
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    conv_output_size(x.shape[2], ph, s), conv_output_size(x.shape[3], pw, s)       # validates
-    return _windows(x, ph, pw, s)
+    return ph, pw, s, _check_tiling(x.shape[2], ph, s), _check_tiling(x.shape[3], pw, s)
 
 
 def max_pool_forward_fast(x: Array, pool_param: dict) -> tuple[Array, Cache]:
     """Max pooling; same API and output as conv_layers.max_pool_forward_naive."""
-    win = _pool_windows(x, pool_param)
-    flat = win.reshape(win.shape[:4] + (-1,))
-    arg = flat.argmax(axis=4)
-    out = np.take_along_axis(flat, arg[..., None], axis=4)[..., 0]
-    return out, (x.shape, pool_param, arg)
+    ph, pw, s, h_out, w_out = _pool_geometry(x, pool_param)
+    out = _shifted(x, 0, 0, s, h_out, w_out).copy()
+    for a in range(ph):
+        for d in range(pw):
+            np.maximum(out, _shifted(x, a, d, s, h_out, w_out), out=out)
+    return out, (x, out, pool_param)
 
 
 def max_pool_backward_fast(dout: Array, cache: Cache) -> Array:
-    """Backward pass of max_pool_forward_fast: gradient to each window's (first) maximum."""
-    shape, pool_param, arg = cache
-    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    dflat = np.zeros(dout.shape + (ph * pw,), dtype=dout.dtype)
-    np.put_along_axis(dflat, arg[..., None], dout[..., None], axis=4)
-    return _scatter_windows(dflat.reshape(dout.shape + (ph, pw)), shape, s)
+    """Backward pass of max_pool_forward_fast: gradient to each window's first maximum
+    (in row-major order, as the naive version and PyTorch do)."""
+    x, out, pool_param = cache
+    ph, pw, s, h_out, w_out = _pool_geometry(x, pool_param)
+    dx = np.zeros_like(x, dtype=dout.dtype)
+    routed = np.zeros(out.shape, dtype=bool)                           # window already has its max
+    for a in range(ph):
+        for d in range(pw):
+            first = (_shifted(x, a, d, s, h_out, w_out) == out) & ~routed
+            _shifted(dx, a, d, s, h_out, w_out)[...] += dout * first
+            routed |= first
+    return dx
 
 
 def avg_pool_forward_fast(x: Array, pool_param: dict) -> tuple[Array, Cache]:
     """Average pooling; same API and output as conv_layers.avg_pool_forward_naive."""
-    return _pool_windows(x, pool_param).mean(axis=(4, 5)), (x.shape, pool_param)
+    ph, pw, s, h_out, w_out = _pool_geometry(x, pool_param)
+    total = np.zeros(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
+    for a in range(ph):
+        for d in range(pw):
+            total += _shifted(x, a, d, s, h_out, w_out)
+    return total / (ph * pw), (x.shape, pool_param)
 
 
 def avg_pool_backward_fast(dout: Array, cache: Cache) -> Array:
     """Backward pass of avg_pool_forward_fast."""
     shape, pool_param = cache
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    dwin = np.broadcast_to((dout / (ph * pw))[..., None, None], dout.shape + (ph, pw))
-    return _scatter_windows(dwin, shape, s)
+    h_out, w_out = dout.shape[2:]
+    dx = np.zeros(shape, dtype=dout.dtype)
+    share = dout / (ph * pw)
+    for a in range(ph):
+        for d in range(pw):
+            _shifted(dx, a, d, s, h_out, w_out)[...] += share
+    return dx
 
 
 def conv_relu_pool_forward_fast(x: Array, w: Array, b: Array, conv_param: dict,

@@ -3,7 +3,7 @@
 Two checks:
 - every distinctive line (16+ characters of code, not a comment) of a solution region or
   hidden-test region of those chapters' instructor notebooks that is not also in a public cell
-  (where students see it anyway) must appear in no file of the bundle (notebooks are compared
+  of that notebook or of a released chapter (where students see it anyway) must appear in no file of the bundle (notebooks are compared
   cell line by cell line);
 - no function of the bundle's course_utils may implement an answer of those chapters: a function
   with the name of one that an answer cell defines must be a NotImplementedError stub (this
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +56,14 @@ def _secret_lines(notebook: nbformat.NotebookNode) -> tuple[set[str], set[str], 
 
 
 SHAPE_UNPACKING = re.compile(r"^[\w\s,]+=\s*\w+\.shape$")  # `N, C, H, W = x.shape`
+RANGE_LOOP = re.compile(r"^for [\w\s,]+ in range\([\w.\[\], ]*\):$")  # `for c in range(C):`
 
 
 def _distinctive(line: str) -> bool:
-    """Long enough and with some code in it: `continue`, `return out` or unpacking a shape
-    prove nothing."""
+    """Long enough and with some code in it: `continue`, `return out`, unpacking a shape or a
+    plain loop header prove nothing."""
     return (len(line) >= 16 and not line.startswith("#") and not SHAPE_UNPACKING.match(line)
+            and not RANGE_LOOP.match(line)
             and bool(re.search(r"[(\[=+*/<>-]", line)))
 
 
@@ -85,16 +88,24 @@ def _implemented(path: Path, names: set[str]) -> list[str]:
     return found
 
 
-def scan(bundle: Path, root: Path, chapters: list[str]) -> list[Leak]:
-    """Leaks of `chapters` (open or unreleased) in the bundle folder `bundle`."""
+def scan(bundle: Path, root: Path, chapters: list[str], released: Sequence[str] = ()) -> list[Leak]:
+    """Leaks of `chapters` (open or unreleased) in the bundle folder `bundle`, whose notebooks
+    are those of the `released` chapters."""
     leaks: list[Leak] = []
     files = [p for p in sorted(bundle.rglob("*")) if p.is_file() and p.suffix in TEXT_SUFFIXES]
     contents = {p: [line.strip() for line in _file_lines(p)] for p in files}
+    # A line that a released chapter shows in its public cells is common code, not an answer.
+    released_public: set[str] = set()
+    for chapter in released:
+        source = root / "solutions" / chapter / f"{chapter}.ipynb"
+        if source.exists():
+            released_public |= _secret_lines(nbformat.read(source, as_version=4))[1]
     for chapter in chapters:
         source = root / "solutions" / chapter / f"{chapter}.ipynb"
         if not source.exists():
             continue
         secret, _, names = _secret_lines(nbformat.read(source, as_version=4))
+        secret -= released_public
         for path, lines in contents.items():
             relative = str(path.relative_to(bundle))
             for line in sorted(secret.intersection(lines)):

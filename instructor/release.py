@@ -88,7 +88,7 @@ def build(named: list[str], open_chapters: list[str] | None, out: Path, root: Pa
         if (root / filename).exists():
             shutil.copy(root / filename, bundle / filename)
 
-    leaks = scan(bundle, root, sorted(hidden))
+    leaks = scan(bundle, root, sorted(hidden), released)
     if leaks:
         raise LeakError(leaks)
     archive = shutil.make_archive(str(out / name), "zip", root_dir=out, base_dir=name)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import pairwise_distances
 
-from course_utils import data, losses, normalization, runtime
+from course_utils import conv_layers, data, fast_layers, losses, normalization, runtime
 from course_utils.models.knn import (
     compute_distances_no_loops,
     compute_distances_one_loop,
@@ -86,6 +87,50 @@ def bench_ch03_losses(num_examples: int = 500, repeat: int = 5) -> None:
                     f"10 classes, best of {repeat}; max |diff| of the gradients", rows, baseline)
 
 
+def bench_ch05_conv_pool(repeat: int = 5) -> None:
+    """Chapter 5: forward + backward of conv and pooling, naive loops vs fast NumPy vs torch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3, 32, 32))
+    w, b = rng.standard_normal((16, 3, 5, 5)), rng.standard_normal(16)
+    conv, pool = {"stride": 1, "pad": 2}, {"pool_height": 2, "pool_width": 2, "stride": 2}
+    dout_conv, dout_pool = rng.standard_normal((20, 16, 32, 32)), rng.standard_normal((20, 3, 16, 16))
+
+    def torch_gradient(forward: Callable[..., torch.Tensor], dout: np.ndarray,
+                       *arrays: np.ndarray) -> np.ndarray:
+        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        forward(*tensors).backward(torch.from_numpy(dout))
+        return tensors[0].grad.numpy()
+
+    layers = {
+        "conv 16 filters 5x5, pad 2": {
+            "naive": lambda: conv_layers.conv_backward_naive(
+                dout_conv, conv_layers.conv_forward_naive(x, w, b, conv)[1])[0],
+            "fast": lambda: fast_layers.conv_backward_fast(
+                dout_conv, fast_layers.conv_forward_fast(x, w, b, conv)[1])[0],
+            "torch": lambda: torch_gradient(lambda *t: F.conv2d(*t, padding=2), dout_conv, x, w, b)},
+        "max pool 2x2, stride 2": {
+            "naive": lambda: conv_layers.max_pool_backward_naive(
+                dout_pool, conv_layers.max_pool_forward_naive(x, pool)[1]),
+            "fast": lambda: fast_layers.max_pool_backward_fast(
+                dout_pool, fast_layers.max_pool_forward_fast(x, pool)[1]),
+            "torch": lambda: torch_gradient(lambda t: F.max_pool2d(t, 2), dout_pool, x)},
+        "avg pool 2x2, stride 2": {
+            "naive": lambda: conv_layers.avg_pool_backward_naive(
+                dout_pool, conv_layers.avg_pool_forward_naive(x, pool)[1]),
+            "fast": lambda: fast_layers.avg_pool_backward_fast(
+                dout_pool, fast_layers.avg_pool_forward_fast(x, pool)[1]),
+            "torch": lambda: torch_gradient(lambda t: F.avg_pool2d(t, 2), dout_pool, x)},
+    }
+    for layer, versions in layers.items():
+        timings, results = {}, {}
+        for name, function in versions.items():
+            timings[name], results[name] = best_time(function, 1 if name == "naive" else repeat)
+        rows = [(name, timings[name], float(np.abs(results[name] - results["naive"]).max()))
+                for name in versions]
+        print_table(f"ch05 {layer}: forward + backward, x (20, 3, 32, 32) float64, best of "
+                    f"{repeat} (naive: one run); max |diff| of dx", rows, "naive")
+
+
 def bench_ch07_batchnorm_backward(shape: tuple[int, int] = (4096, 1024), repeat: int = 10) -> None:
     """Chapter 7: batch-norm backward, the step-by-step graph against the closed form."""
     rng = np.random.default_rng(0)
@@ -115,6 +160,7 @@ def bench_autograde() -> None:
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "ch02_distances": bench_ch02_distances,
     "ch03_losses": bench_ch03_losses,
+    "ch05_conv_pool": bench_ch05_conv_pool,
     "ch07_batchnorm_backward": bench_ch07_batchnorm_backward,
     "autograde": bench_autograde,
 }

@@ -69,8 +69,8 @@ def test_output_size_and_parameter_count() -> None:
     assert conv_layers.conv_output_size(32, 5, stride=1, pad=2) == 32
     assert conv_layers.conv_output_size(227, 11, stride=4, pad=0) == 55
     assert conv_layers.conv_output_size(7, 3, stride=2) == 3
-    assert conv_layers.conv_parameter_count(5, 3, 10) == 760
-    assert conv_layers.conv_parameter_count(1, 64, 32) == 64 * 32 + 32
+    assert conv_layers.conv_layer_parameter_count(5, 3, 10) == 760
+    assert conv_layers.conv_layer_parameter_count(1, 64, 32) == 64 * 32 + 32
 
 
 @pytest.mark.parametrize("size,filt,stride,pad", [(7, 3, 3, 0), (2, 5, 1, 1), (5, 3, 0, 0)])
@@ -112,6 +112,6 @@ def test_conv_relu_pool_sandwich_gradient() -> None:
 
 
 def test_graded_marks() -> None:
-    for name in ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+    for name in ("conv_output_size", "conv_layer_parameter_count", "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
                  "max_pool_backward_naive", "avg_pool_forward_naive", "avg_pool_backward_naive"):
         assert getattr(conv_layers, name).__graded_in__ == "ch05_cnn"

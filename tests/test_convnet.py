@@ -34,3 +34,15 @@ def test_overfits_small_batch() -> None:
     model.train(X, y, num_epochs=30, batch_size=10, optim_config={"learning_rate": 3e-3},
                 progress=False)
     assert model.accuracy(X, y) == 1.0
+
+
+def test_lr_decay_applies_after_each_epoch() -> None:
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(8, 1, 6, 6)), rng.integers(0, 3, size=8)
+    one_epoch, frozen_second_epoch = (
+        ThreeLayerConvNet((1, 6, 6), num_filters=2, filter_size=3, hidden_dim=5, num_classes=3,
+                          dtype=np.float64) for _ in range(2))
+    one_epoch.train(X, y, num_epochs=1, batch_size=4, progress=False)
+    frozen_second_epoch.train(X, y, num_epochs=2, batch_size=4, lr_decay=0.0, progress=False)
+    for name, param in one_epoch.params.items():
+        np.testing.assert_array_equal(frozen_second_epoch.params[name], param, err_msg=name)

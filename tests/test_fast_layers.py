@@ -50,7 +50,18 @@ def test_sandwich_fast_equals_naive() -> None:
 
 def test_fast_rejects_non_tiling() -> None:
     x = np.zeros((1, 1, 7, 7))
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(ValueError, match="do not tile"):
         fast_layers.conv_forward_fast(x, np.zeros((1, 1, 3, 3)), np.zeros(1), {"stride": 3, "pad": 0})
-    with pytest.raises(ValueError, match="whole number"):
+    with pytest.raises(ValueError, match="do not tile"):
         fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+
+
+def test_max_pool_ties_go_to_the_first_maximum_like_naive() -> None:
+    x = np.ones((1, 2, 4, 4))
+    pool = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    dout = np.arange(8.0).reshape(1, 2, 2, 2)
+    fast = fast_layers.max_pool_backward_fast(dout, fast_layers.max_pool_forward_fast(x, pool)[1])
+    naive = conv_layers.max_pool_backward_naive(dout, conv_layers.max_pool_forward_naive(x, pool)[1])
+    np.testing.assert_array_equal(fast, naive)
+    np.testing.assert_array_equal(fast[0, 0, ::2, ::2], dout[0, 0])
+    assert fast.sum() == dout.sum()

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from adversarial.support import ROOT, SMALLEST, require_chapter
+from instructor import leak_scan
 from instructor.release import LeakError, build, released_chapters, student_readme
 from instructor.strip import graded_functions, strip_source
 
@@ -60,6 +61,17 @@ def test_strip_replaces_only_the_bodies_of_open_chapters():
     with pytest.raises(NotImplementedError, match="ch09_demo"):
         namespace["Model"]().forward(1)
     assert namespace["closed_answer"](3) == 2
+
+
+@pytest.mark.parametrize("line,secret", [
+    ("for c in range(C):", False),
+    ("for n in range(x.shape[0]):", False),
+    ("N, C, H, W = x.shape", False),
+    ("out[n, c, i, j] = window.max()", True),
+    ("for i, row in enumerate(rows):", True),
+])
+def test_leak_scan_ignores_lines_every_loop_nest_has(line, secret):
+    assert leak_scan._distinctive(line) is secret
 
 
 def test_graded_functions_reads_the_decorator_argument():
@@ -185,6 +197,21 @@ def test_leak_scan_finds_hidden_tests_in_a_student_notebook(small_repo, tmp_path
     with pytest.raises(LeakError, match="hidden-test") as error:
         build(["ch01_demo"], None, tmp_path / "out", root=small_repo)
     assert any("assert f(21) == 42 + 0 * 12345" in str(leak) for leak in error.value.leaks)
+
+
+def test_line_public_in_a_released_chapter_is_no_leak(small_repo, tmp_path):
+    common = "example = np.linspace(-1, 1, num=7)"
+    for folder in ("solutions", "assignments"):
+        path = small_repo / folder / "ch01_demo" / "ch01_demo.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell(common))
+        nbformat.write(notebook, path)
+    later = small_repo / "solutions" / "ch02_later" / "ch02_later.ipynb"
+    notebook = nbformat.read(later, as_version=4)
+    notebook.cells[1].source = notebook.cells[1].source.replace("### END HIDDEN", f"{common}\n### END HIDDEN")
+    nbformat.write(notebook, later)
+    archive = build(["ch01_demo"], None, tmp_path / "out", root=small_repo)
+    assert common in archive.with_suffix("").joinpath("assignments/ch01_demo/ch01_demo.ipynb").read_text()
 
 
 def test_releasing_the_first_chapter_of_this_course_leaks_nothing(tmp_path):

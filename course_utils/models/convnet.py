@@ -72,8 +72,11 @@ class ThreeLayerConvNet:
 
     def train(self, X: Array, y: Array, *, num_epochs: int = 1, batch_size: int = 64,
               update: str = "adam", optim_config: dict | None = None, reg: float = 0.0,
-              seed: int = 0, progress: bool = True) -> list[float]:
-        """Minibatch training with a rule of course_utils.optim; returns the loss of every step."""
+              lr_decay: float = 1.0, seed: int = 0, progress: bool = True) -> list[float]:
+        """Minibatch training with a rule of course_utils.optim; returns the loss of every step.
+
+        The learning rate is multiplied by `lr_decay` after every epoch.
+        """
         if update not in optim.RULES:
             raise ValueError(f"unknown update rule {update!r}; choose one of {sorted(optim.RULES)}")
         rule = optim.RULES[update]
@@ -92,4 +95,6 @@ class ThreeLayerConvNet:
                     losses.append(loss)
                     bar.update()
                     bar.set_postfix(loss=f"{loss:.3f}")
+                for config in configs.values():  # each rule has filled in its learning rate
+                    config["learning_rate"] *= lr_decay
         return losses
