@@ -40,10 +40,11 @@ assignments: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The solution notebooks under nbval on a CUDA kernel (needs a CUDA build of torch, see README).
+# The solution notebooks under nbval on a CUDA kernel (needs a CUDA build of torch, see README);
+# loadscope keeps each notebook's cells on one worker.
 test-gpu: $(STAMP)
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'test-gpu: no CUDA device visible to torch')"
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/test_notebooks.py
+	$(BIN)/python -m pytest -n 2 --dist loadscope solutions
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py

@@ -170,8 +170,8 @@ def train(model: nn.Module, train_loader: DataLoader, optimizer: torch.optim.Opt
             loss_sum += value * len(y)
             correct += (logits.argmax(dim=1) == y).sum().item()
             count += len(y)
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)  # redrawn by update(), rate-limited
             bar.update()
-            bar.set_postfix(loss=f"{value:.3f}")
             if len(history["step_loss"]) >= total:
                 break
         history["train_loss"].append(loss_sum / count)

@@ -46,3 +46,13 @@ def test_lr_decay_applies_after_each_epoch() -> None:
     frozen_second_epoch.train(X, y, num_epochs=2, batch_size=4, lr_decay=0.0, progress=False)
     for name, param in one_epoch.params.items():
         np.testing.assert_array_equal(frozen_second_epoch.params[name], param, err_msg=name)
+
+
+def test_progress_bar_redraws_are_rate_limited(capsys) -> None:
+    """Redrawing at every step floods a notebook's output channel (nbval then times out)."""
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(400, 1, 6, 6)), rng.integers(0, 3, size=400)
+    model = ThreeLayerConvNet((1, 6, 6), num_filters=2, filter_size=3, hidden_dim=5, num_classes=3)
+    steps = len(model.train(X, y, num_epochs=1, batch_size=2))
+    redraws = capsys.readouterr().err.count("\r")
+    assert steps == 200 and 0 < redraws < steps / 4

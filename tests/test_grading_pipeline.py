@@ -6,6 +6,12 @@ For each chapter: (a) assignments/ is exactly what nbgrader generates from solut
 (d) no student notebook contains solution code or hidden-test text;
 (e) `nbgrader export` gives one CSV row per student with the expected scores.
 The repository's own gradebook is never touched.
+
+The autograde of (b) is also this suite's one execution of each solution notebook: it runs every
+cell of the solution, hidden tests included, so the graded notebook is checked as nbval would
+check the solution (no cell raises; cells tagged nbval-check-output print what they printed when
+committed) instead of executing the notebook a second time. `make test-gpu` and instructors run
+nbval itself (`pytest solutions/chNN_topic/chNN_topic.ipynb`).
 """
 
 import csv
@@ -25,6 +31,7 @@ CHAPTERS = sorted(path.name for path in (ROOT / "solutions").glob("ch*") if path
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+CHECK_OUTPUT_TAG = "nbval-check-output"
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -65,6 +72,40 @@ def generate(chapter: str, course: Path) -> Path:
     return notebook_path(course / "assignments", chapter)
 
 
+def printed(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """What a cell showed as text, as nbval compares it: each stream's text (consecutive writes
+    joined) and the text/plain of results and displays; images and widget views are left out."""
+    shown: list[tuple[str, str]] = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            if shown and shown[-1][0] == output.name:
+                shown[-1] = (output.name, shown[-1][1] + output.text)
+            else:
+                shown.append((output.name, output.text))
+        elif output.output_type in ("execute_result", "display_data") and "text/plain" in output.data:
+            if not any(kind.startswith("image/") or "widget" in kind for kind in output.data):
+                shown.append(("text/plain", output.data["text/plain"]))
+    return shown
+
+
+def check_like_nbval(graded: nbformat.NotebookNode, solution: nbformat.NotebookNode, chapter: str) -> None:
+    """The executed notebook has no error (outside cells tagged raises-exception) and each cell
+    tagged nbval-check-output printed what the committed solution notebook shows."""
+    assert [c.cell_type for c in graded.cells] == [c.cell_type for c in solution.cells], (
+        f"{chapter}: the graded notebook's cells do not line up with the solution's")
+    for index, (ran, committed) in enumerate(zip(graded.cells, solution.cells)):
+        tags = committed.metadata.get("tags", [])
+        errors = [o for o in ran.get("outputs", []) if o.output_type == "error"]
+        if errors and "raises-exception" not in tags:
+            pytest.fail(f"{chapter} cell {index} raised {errors[0].ename}: {errors[0].evalue}\n"
+                        f"{committed.source[:500]}")
+        if CHECK_OUTPUT_TAG in tags:
+            assert printed(ran) == printed(committed), (
+                f"{chapter} cell {index} (tagged {CHECK_OUTPUT_TAG}) printed something else than "
+                f"the committed notebook; if that is intended, refresh the outputs with "
+                f"`python -m instructor.refresh_outputs solutions/{chapter}/{chapter}.ipynb`")
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_assignments_match_generated(chapter, tmp_path):
     committed = nbformat.read(notebook_path(ROOT / "assignments", chapter), as_version=4)
@@ -77,7 +118,8 @@ def test_assignments_match_generated(chapter, tmp_path):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_autograde_round_trip(chapter, tmp_path):
-    """Solved submission: full marks; untouched: zero, grader intact; export: one row each."""
+    """Solved submission: full marks, and every cell ran as nbval requires; untouched: zero,
+    grader intact; export: one row each."""
     solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
     student = nbformat.read(generate(chapter, tmp_path), as_version=4)
     for name, notebook in {"solved": solved_submission(student, solution), "untouched": student}.items():
@@ -98,6 +140,8 @@ def test_autograde_round_trip(chapter, tmp_path):
     assert float(grades["solved"]["score"]) == max_score, (
         f"{chapter}: solved submission scored {grades['solved']['score']}/{max_score}")
     assert float(grades["untouched"]["score"]) == 0, f"{chapter}: untouched notebook scored points"
+    graded = nbformat.read(notebook_path(tmp_path / "autograded" / "solved", chapter), as_version=4)
+    check_like_nbval(graded, solution, chapter)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -120,3 +164,19 @@ def test_student_notebook_leaks_nothing(chapter):
             if len(line) < 8 or line.startswith("#") or line in public_lines:
                 continue
             assert json.dumps(line)[1:-1] not in student_text, f"{chapter}: student notebook leaks `{line}`"
+
+
+def test_check_like_nbval_catches_changed_outputs_and_errors():
+    def notebook(text: str, error: bool = False) -> nbformat.NotebookNode:
+        checked = nbformat.v4.new_code_cell("print(x)", metadata={"tags": [CHECK_OUTPUT_TAG]},
+                                            outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])
+        other = nbformat.v4.new_code_cell("y = 1", outputs=[nbformat.v4.new_output(
+            "error", ename="ValueError", evalue="bad", traceback=[])] if error else [])
+        return nbformat.v4.new_notebook(cells=[checked, other])
+
+    committed = notebook("accuracy 0.93\n")
+    check_like_nbval(notebook("accuracy 0.93\n"), committed, "demo")
+    with pytest.raises(AssertionError, match="printed something else"):
+        check_like_nbval(notebook("accuracy 0.91\n"), committed, "demo")
+    with pytest.raises(pytest.fail.Exception, match="cell 1 raised ValueError"):
+        check_like_nbval(notebook("accuracy 0.93\n", error=True), committed, "demo")

@@ -93,8 +93,10 @@ class ThreeLayerConvNet:
                     for name, grad in grads.items():
                         self.params[name], configs[name] = rule(self.params[name], grad, configs[name])
                     losses.append(loss)
+                    # refresh=False: the bar redraws at most every 0.1 s, not at every step (a
+                    # flood of widget messages can outrun a notebook client's output buffer).
+                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                     bar.update()
-                    bar.set_postfix(loss=f"{loss:.3f}")
                 for config in configs.values():  # each rule has filled in its learning rate
                     config["learning_rate"] *= lr_decay
         return losses
