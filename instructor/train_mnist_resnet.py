@@ -8,42 +8,20 @@ test accuracy reaches --min-accuracy; after saving, copy the printed sha256 and 
 course_utils/pretrained.py.
 """
 
-import argparse
-import time
-from pathlib import Path
-
 import torch
 
 from course_utils import data, pretrained, training
+from instructor.weights import train_and_save
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 is fastest on a busy machine and repeats the "
-                             "committed run")
-    parser.add_argument("--min-accuracy", type=float, default=0.992)
-    parser.add_argument("--output", type=Path, default=pretrained.MNIST_RESNET_PATH)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    start = time.perf_counter()
-    model, history = pretrained.train_mnist_resnet(epochs=args.epochs, seed=args.seed)
-    seconds = time.perf_counter() - start
+def test_accuracy(model: torch.nn.Module) -> float:
+    """Accuracy on the 10,000 MNIST test digits."""
     _, _, x_test, y_test = data.load_mnist()
     test_loader = training.make_loader(training.images_to_tensor(x_test), y_test, batch_size=1000)
-    accuracy = training.evaluate(model, test_loader)["accuracy"]
-    print(f"{args.epochs} epochs in {seconds:.0f} s on {args.threads} thread(s); "
-          f"last epoch's training loss {history['train_loss'][-1]:.4f}, "
-          f"test accuracy {accuracy:.4f}")
-    if accuracy < args.min_accuracy:
-        raise SystemExit(f"test accuracy {accuracy:.4f} < {args.min_accuracy}: weights not saved")
-    torch.save(model.state_dict(), args.output)
-    print(f"saved {args.output} ({args.output.stat().st_size / 1024:.0f} KiB), "
-          f"sha256 {data.file_digest(args.output, 'sha256')}")
+    return training.evaluate(model, test_loader)["accuracy"]
 
 
 if __name__ == "__main__":
-    main()
+    train_and_save(__doc__.splitlines()[0],
+                   lambda epochs, seed: pretrained.train_mnist_resnet(epochs=epochs, seed=seed),
+                   test_accuracy, pretrained.MNIST_RESNET_PATH, min_accuracy=0.992)
