@@ -50,13 +50,24 @@ def load_mnist_resnet(path: Path = MNIST_RESNET_PATH,
     committed file is checked against its sha256. The model takes images (N, 1, 28, 28) in [0, 1]
     and returns logits (N, 10), in eval mode.
     """
-    path = Path(path)
-    fix = ("Restore it from the course repository, or remake it with "
-           "`python -m instructor.train_mnist_resnet` (a few minutes on a CPU).")
-    if not path.is_file():
-        raise FileNotFoundError(f"MNIST ResNet weights not found at {path}. {fix}")
-    if path == MNIST_RESNET_PATH:
-        data.verify_checksum(path, "sha256", MNIST_RESNET_SHA256, fix)
-    model = architectures.mnist_resnet()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model = load_weights(architectures.mnist_resnet(), path, committed=MNIST_RESNET_PATH,
+                         sha256=MNIST_RESNET_SHA256, what="MNIST ResNet weights",
+                         remake="`python -m instructor.train_mnist_resnet` (a few minutes on a CPU)")
     return model.to(device).eval()
+
+
+def load_weights(model: nn.Module, path: Path, *, committed: Path, sha256: str, what: str,
+                 remake: str) -> nn.Module:
+    """Load a state dict from `path` into `model` (torch.load with weights_only=True).
+
+    The course's own file (`path` == `committed`) is checked against `sha256`; a missing or
+    damaged file raises an error that says how to restore it or `remake` it.
+    """
+    path = Path(path)
+    fix = f"Restore it from the course repository, or remake it with {remake}."
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found at {path}. {fix}")
+    if path == committed:
+        data.verify_checksum(path, "sha256", sha256, fix)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model

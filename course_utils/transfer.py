@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils import data, runtime, training
+from course_utils import data, pretrained, runtime, training
 
 SOURCE_DIGITS = (0, 1, 2, 3, 4)
 TARGET_DIGITS = (5, 6, 7, 8, 9)
@@ -115,15 +115,10 @@ def load_digits_cnn(path: Path = DIGITS_CNN_PATH,
 
     Offline: the weights ship with the course; the committed file is checked against its sha256.
     """
-    path = Path(path)
-    fix = ("Restore it from the course repository, or remake it with "
-           "`python -m instructor.train_mnist_0to4` (under a minute on a CPU).")
-    if not path.is_file():
-        raise FileNotFoundError(f"digits 0-4 CNN weights not found at {path}. {fix}")
-    if path == DIGITS_CNN_PATH:
-        data.verify_checksum(path, "sha256", DIGITS_CNN_SHA256, fix)
-    model = digits_cnn(len(SOURCE_DIGITS))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model = pretrained.load_weights(
+        digits_cnn(len(SOURCE_DIGITS)), path, committed=DIGITS_CNN_PATH, sha256=DIGITS_CNN_SHA256,
+        what="digits 0-4 CNN weights",
+        remake="`python -m instructor.train_mnist_0to4` (under a minute on a CPU)")
     return model.to(device).eval()
 
 
