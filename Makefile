@@ -41,10 +41,11 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The solution notebooks under nbval on a CUDA kernel (needs a CUDA build of torch, see README);
-# loadscope keeps each notebook's cells on one worker.
+# loadscope keeps each notebook's cells on one worker. WORKERS=7 runs every notebook at once.
+WORKERS ?= 2
 test-gpu: $(STAMP)
 	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'test-gpu: no CUDA device visible to torch')"
-	$(BIN)/python -m pytest -n 2 --dist loadscope solutions
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope solutions
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
