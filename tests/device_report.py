@@ -9,6 +9,7 @@ output differs between the two runs) and <out>/executed.tar.gz (the executed not
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tarfile
@@ -71,12 +72,12 @@ def indent(text: str, limit: int = 1500) -> str:
     return "\n".join("    " + line for line in text.splitlines()) or "    (nothing)"
 
 
-def report(results: list[tuple[str, str, float, str]], out: Path) -> str:
+def report(results: list[tuple[str, str, float, str]], out: Path, jobs: int) -> str:
     import torch
     times = {(chapter, device): (seconds, error) for chapter, device, seconds, error in results}
     chapters = sorted({chapter for chapter, *_ in results})
     lines = [f"# Solution notebooks on {torch.cuda.get_device_name(0)} vs the CPU of the same machine",
-             "", f"{os.cpu_count()} CPU cores, all {len(results)} runs at once, OMP_NUM_THREADS="
+             "", f"{os.cpu_count()} CPU cores, {len(results)} runs, {jobs} at a time, OMP_NUM_THREADS="
              f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.__version__}.", "",
              "| notebook | GPU | CPU | CPU / GPU | cells printing differently |", "|---|---|---|---|---|"]
     details = []
@@ -111,13 +112,15 @@ def main() -> int:
         sys.exit(f"device_report: no notebook {missing.relative_to(ROOT)}")
     jobs = [(notebook, device) for notebook in notebooks for device in DEVICES]
     results = []
-    with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs))) as pool:
+    # Fresh interpreters: a fork of this process, whose torch has started threads, can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(args.jobs, len(jobs)), mp_context=context) as pool:
         futures = [pool.submit(execute, notebook, device, args.out) for notebook, device in jobs]
         for future in futures:
             chapter, device, seconds, error = future.result()
             print(f"{chapter} on {device}: {seconds:.1f} s {error}", flush=True)
             results.append((chapter, device, seconds, error))
-    text = report(results, args.out)
+    text = report(results, args.out, min(args.jobs, len(jobs)))
     (args.out / "report.md").write_text(text)
     with tarfile.open(args.out / "executed.tar.gz", "w:gz") as archive:
         for path in sorted(args.out.glob("*.ipynb")):
