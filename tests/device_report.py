@@ -13,12 +13,14 @@ import multiprocessing
 import os
 import sys
 import tarfile
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("cuda", "cpu")
@@ -34,14 +36,18 @@ def execute(notebook: Path, device: str, out: Path) -> tuple[str, str, float, st
     else:
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
     start = time.perf_counter()
     error = ""
-    try:
-        client.execute()
-    except Exception as exc:  # a failing cell: keep the partial notebook and say why
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}"
+    # Kernels started at the same moment can pick the same free TCP port; one then fails to bind
+    # and its notebook hangs. Unix sockets in a folder of their own cannot collide.
+    with tempfile.TemporaryDirectory() as sockets:
+        config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}})
+        client = NotebookClient(nb, timeout=900, kernel_name="python3", config=config,
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        try:
+            client.execute()
+        except Exception as exc:  # a failing cell: keep the partial notebook and say why
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}"
     seconds = time.perf_counter() - start
     nbformat.write(nb, out / f"{notebook.stem}.{device}.ipynb")
     return notebook.stem, device, seconds, error
