@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from course_utils.dropout import dropout_forward
 from course_utils.gradcheck import numerical_gradient, relative_error
+from course_utils.models import fc_net
 from course_utils.models.fc_net import FullyConnectedNet
 
 
@@ -38,3 +40,28 @@ def test_initial_loss_is_log_num_classes_and_test_scores_have_the_right_shape():
 def test_bad_normalization_is_rejected():
     with pytest.raises(ValueError, match="normalization"):
         FullyConnectedNet([3], normalization="groupnorm")
+
+
+def test_each_layer_draws_its_own_dropout_mask(monkeypatch):
+    masks = []
+
+    def recording_dropout(x, dropout_param):
+        out, cache = dropout_forward(x, dropout_param)
+        masks.append(cache[1])
+        return out, cache
+
+    monkeypatch.setattr(fc_net, "dropout_forward", recording_dropout)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 20)), rng.integers(0, 10, 8)
+    model = FullyConnectedNet([50, 50, 50], input_dim=20, dropout_keep_ratio=0.5, seed=3)
+    model.loss(X, y)
+    model.loss(X, y)
+    first_call, second_call = masks[:3], masks[3:]
+    for masks_of_call in (first_call, second_call):
+        assert not np.array_equal(masks_of_call[0], masks_of_call[1])
+        assert not np.array_equal(masks_of_call[1], masks_of_call[2])
+    assert not any(np.array_equal(a, b) for a in first_call for b in second_call)
+    model._dropout_calls = 0
+    masks.clear()
+    model.loss(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(masks, first_call)), "not reproducible from the seed"

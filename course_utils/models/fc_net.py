@@ -66,10 +66,10 @@ class FullyConnectedNet:
         mode = "test" if y is None else "train"
         for bn_param in self.bn_params:
             bn_param["mode"] = mode
-        dropout_param = {**self.dropout_param, "mode": mode}
+        call_seed = None
         if mode == "train" and self.dropout_param["seed"] is not None:
-            # a fresh mask each call, reproducible from the seed
-            dropout_param["seed"] = self.dropout_param["seed"] + self._dropout_calls
+            # fresh masks each call, an independent one per layer, reproducible from the seed
+            call_seed = self.dropout_param["seed"] + self._dropout_calls * self.num_layers
             self._dropout_calls += 1
         h, caches = X.astype(self.dtype, copy=False), []
         for i in range(1, self.num_layers):
@@ -84,7 +84,9 @@ class FullyConnectedNet:
             h, relu_cache = relu_forward(h)
             drop_cache = None
             if self.use_dropout:
-                h, drop_cache = dropout_forward(h, dropout_param)
+                layer_seed = None if call_seed is None else call_seed + i
+                h, drop_cache = dropout_forward(h, {**self.dropout_param, "mode": mode,
+                                                    "seed": layer_seed})
             caches.append((fc, norm_cache, relu_cache, drop_cache))
         L = self.num_layers
         scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
