@@ -3,7 +3,8 @@
 Usage (on a machine with CUDA): python tests/device_report.py [CHAPTER ...] [--out DIR] [--jobs N]
 
 Each notebook is executed twice with nbclient, once with the GPU visible and once with
-CUDA_VISIBLE_DEVICES="" (the notebooks then pick `cpu`), all runs at once on one BLAS thread each.
+CUDA_VISIBLE_DEVICES="" (the notebooks then pick `cpu`), up to --jobs runs at a time (default: one
+per CPU core; with OMP_NUM_THREADS=1 each run keeps to one BLAS thread).
 Writes <out>/report.md (wall time per notebook on each device, and every code cell whose printed
 output differs between the two runs) and <out>/executed.tar.gz (the executed notebooks).
 """
