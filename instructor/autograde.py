@@ -28,11 +28,17 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import SaveAutoGrades
 
 from instructor.course import Course, chapter_templates
+from instructor.executor import KernelStartError
 from instructor.grade_task import Job, Result, grade
+from instructor.preflight import SetupError, check_workers
 from instructor.sandbox import sandbox_available
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 MARKER = ".autograde.json"
+
+
+class NotAllGraded(RuntimeError):
+    """Some submissions got no grade because the grader failed; a re-run grades them."""
 
 
 @dataclass
@@ -121,7 +127,12 @@ def failed_result(job: Job, error: BaseException) -> Result:
 def run(course: Course, scheduler: str | None = None, workers: int | None = None,
         timeout: int = 120, sandboxed: bool = True, force: bool = False,
         log=print) -> dict[tuple[str, str], float]:
-    """Grade what needs grading; return {(student, chapter): score} of this run."""
+    """Grade what needs grading; return {(student, chapter): score} of this run.
+
+    Raises SetupError, before grading anything, when a canary kernel on a grading machine cannot
+    start or imports another course_utils than expected; raises NotAllGraded at the end when a
+    submission's kernel could not start (it got no grade, so the next run grades it).
+    """
     from dask.distributed import Client, LocalCluster, as_completed
 
     pending = plan(course, timeout, sandboxed, force)
@@ -136,14 +147,20 @@ def run(course: Course, scheduler: str | None = None, workers: int | None = None
                                processes=True, dashboard_address=None)
         client = Client(cluster)
     scores = {}
+    not_graded = []
     start = time.perf_counter()
     try:
+        check_workers(client, sandboxed)
         futures = {client.submit(grade, item.job, pure=False, retries=1): item for item in pending}
         for future in as_completed(futures):
             item = futures[future]
             digest: str | None = item.digest
             try:
                 result = future.result()
+            except KernelStartError as error:  # the grader's failure: no grade, retried next run
+                not_graded.append(f"{item.job.chapter} {item.job.student}: {error}")
+                log(f"{item.job.chapter} {item.job.student}: not graded, {error}")
+                continue
             except Exception as error:  # the task itself failed: zero for now, retried next run
                 result, digest = failed_result(item.job, error), None
             try:
@@ -158,6 +175,10 @@ def run(course: Course, scheduler: str | None = None, workers: int | None = None
         if cluster is not None:
             cluster.close()
     log(f"graded {len(scores)} in {time.perf_counter() - start:.1f} s")
+    if not_graded:
+        raise NotAllGraded(f"{len(not_graded)} submission(s) got no grade because their kernel "
+                           "could not start; run autograde again to grade them:\n  "
+                           + "\n  ".join(not_graded))
     return scores
 
 
@@ -184,7 +205,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"cannot sandbox student code: {why}. "
                      "Use --no-sandbox only for trusted notebooks.")
     course = Course(Path(args.course).resolve(), args.db_url)
-    run(course, args.scheduler, args.workers, args.timeout, sandboxed, args.force)
+    try:
+        run(course, args.scheduler, args.workers, args.timeout, sandboxed, args.force)
+    except (SetupError, NotAllGraded) as error:
+        sys.exit(f"autograde: {error}")
 
 
 if __name__ == "__main__":

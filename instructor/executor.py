@@ -36,6 +36,10 @@ from instructor.sandbox import GUARD_MODULE, Sandbox
 NEVER_SKIP = "\0never-skip"
 
 
+class KernelStartError(RuntimeError):
+    """The sandboxed kernel did not start: the grader's set-up is broken, not the submission."""
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts its kernel inside `sandbox` and talks over ipc sockets."""
 
@@ -115,12 +119,17 @@ class SandboxedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     def _start(self) -> None:
-        if self.km is None:
-            self.km = self.create_kernel_manager()
-        self.start_new_kernel()
-        self.start_new_kernel_client()
-        reply = self.wait_for_reply(self.kc.kernel_info())
-        self.nb.metadata["language_info"] = reply["content"]["language_info"]
+        """Start a kernel (no student code has run in it yet, so any failure is the grader's)."""
+        try:
+            if self.km is None:
+                self.km = self.create_kernel_manager()
+            self.start_new_kernel()
+            self.start_new_kernel_client()
+            reply = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+        except Exception as error:
+            raise KernelStartError(f"the grading kernel did not start "
+                                   f"({type(error).__name__}: {error})") from error
 
     def _stop(self) -> None:
         if self.km is not None:
@@ -155,7 +164,8 @@ class SandboxedExecute(Execute):
     def _responds(self) -> bool:
         """Whether the kernel is alive and idle enough to answer within the interrupt grace."""
         try:
-            return self.km.is_alive() and self._request("pass", self.interrupt_grace) is not None
+            alive = run_sync(self.km.is_alive)()
+            return alive and self._request("pass", self.interrupt_grace) is not None
         except Exception:
             return False
 

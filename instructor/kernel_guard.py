@@ -2,11 +2,13 @@
 
 Loaded as the module `_course_guard` when the kernel starts, before any student code. The grader
 calls `snapshot()` once the notebook's own set-up cells have run (still before any student cell),
-and `restore()` right before each test cell. `restore()` puts back, object by object, what was
-there at the snapshot: the attributes of numpy, numpy.testing, course_utils and the standard
-modules the tests use, the code of their Python functions, the builtins, sys.stdout/stderr and
-the hooks, and the IPython shell's error reporting (showtraceback and friends). It returns the
-names it had to put back, which the grader reports to the student.
+and `restore()` right before each course cell (test or teaching cell) that follows student code.
+`restore()` puts back, object by object, what was there at the snapshot: the attributes of numpy,
+numpy.testing, course_utils and the standard modules the tests use, the code of their Python
+functions, the builtins, sys.stdout/stderr and the hooks, and the IPython shell's error reporting
+(showtraceback and friends). It returns the names it had to put back, which the grader reports
+to the student. What course code itself assigns to a course_utils module after the snapshot
+(a cell that runs the course's model on the student's layers) is kept, not undone.
 
 This module must not import anything from the instructor package (the sandbox cannot see it).
 It is a guard against monkey-patching, not a security boundary: code in the same process that
@@ -34,6 +36,8 @@ SESSION_METHODS = ("send", "serialize", "sign", "msg")
 
 _state: dict = {}
 _MISSING = object()
+# Code objects of the guard's own wrappers: their frames are neither student nor unknown code.
+_OWN_CODES: set = set()
 
 
 def _is_guarded(name: str) -> bool:
@@ -87,6 +91,7 @@ def _coerce_arrays(function):
         kwargs = {k: plain(v) for k, v in kwargs.items()}
         return function(*args, **kwargs)
 
+    _OWN_CODES.add(checked.__code__)
     return checked
 
 
@@ -109,24 +114,53 @@ def _answer_files(answers: list[str]) -> set[str]:
     return {compiler.get_code_name(source, source, 0) for source in answers}
 
 
-def _refusing(function, chapter: str, answer_files: set[str], trusted: tuple[str, ...]):
+def _course_code_only(frame) -> bool:
+    """Whether every frame from `frame` outwards is course code: notebook cells that are not
+    answer cells, installed modules (course_utils, the standard library, packages) and the
+    guard's own wrappers (a reference that calls another reference passes through them)."""
+    answer_files, trusted = _state.get("answer_files", set()), _state.get("trusted", ())
+    cells = _cell_files()
+    while frame is not None:
+        if frame.f_code not in _OWN_CODES:
+            filename = frame.f_code.co_filename
+            if filename in answer_files:
+                return False
+            if not (filename.startswith(trusted) or filename in cells):
+                return False  # exec'd strings, files written at run time
+        frame = frame.f_back
+    return True
+
+
+def _refusing(function, chapter: str):
     """`function`, refusing to run when an answer cell (or code it made up) is on the stack."""
     def guarded(*args, **kwargs):
-        frame = sys._getframe(1)
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            known = filename.startswith(trusted) or filename in _cell_files()
-            if filename in answer_files or not known:
-                raise NotImplementedError(
-                    f"written in {chapter}: an answer may not call the course's reference "
-                    f"implementation {function.__module__}.{function.__qualname__}")
-            frame = frame.f_back
+        if not _course_code_only(sys._getframe(1)):
+            raise NotImplementedError(
+                f"written in {chapter}: an answer may not call the course's reference "
+                f"implementation {function.__module__}.{function.__qualname__}")
         return function(*args, **kwargs)
 
+    _OWN_CODES.add(guarded.__code__)
     for name in ("__name__", "__qualname__", "__doc__", "__module__"):
         setattr(guarded, name, getattr(function, name))
     guarded.__graded_in__ = chapter
     return guarded
+
+
+class _CourseModule(types.ModuleType):
+    """A course_utils module that keeps what course cells install in it.
+
+    A course cell may put the student's functions into the package (chapter 7 runs its network
+    on the student's layers); such an assignment, made by course code alone, becomes part of
+    the state that `restore()` puts back. The same assignment from student code is undone and
+    reported, like any other change.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        saved = _state.get("module_dicts", {}).get(self.__name__)
+        if saved is not None and _course_code_only(sys._getframe(1)):
+            saved[name] = value
 
 
 def _cell_files() -> dict:
@@ -134,7 +168,18 @@ def _cell_files() -> dict:
     return getattr(shells[0][0].compile, "_filename_map", {}) if shells else {}
 
 
-def _protect_references(chapter: str, answers: list[str]) -> None:
+def _trusted_prefixes() -> tuple[str, ...]:
+    """Where installed code lives: the Python install, the venv and the course_utils package."""
+    import os
+
+    places = {sys.base_prefix, sys.prefix}
+    course_utils = sys.modules.get("course_utils")
+    if course_utils is not None and getattr(course_utils, "__file__", None):
+        places.add(os.path.dirname(course_utils.__file__))
+    return tuple(places | {os.path.realpath(p) for p in places} | {"<frozen "})
+
+
+def _protect_references(chapter: str) -> None:
     """Reference implementations of `chapter` refuse calls that come from answer cells."""
     import importlib
     import os
@@ -155,9 +200,6 @@ def _protect_references(chapter: str, answers: list[str]) -> None:
                     importlib.import_module(info.name)
         except (OSError, ImportError):
             continue
-    trusted = tuple({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, package)}
-                    | {sys.base_prefix, sys.prefix, package, "<frozen "})
-    files = _answer_files(answers)
     wrapped: dict[int, object] = {}
     for name, module in list(sys.modules.items()):
         if not (name == "course_utils" or name.startswith("course_utils.")) or module is None:
@@ -169,7 +211,7 @@ def _protect_references(chapter: str, answers: list[str]) -> None:
                 graded = getattr(value, "__graded_in__", None) == chapter
                 if isinstance(value, types.FunctionType) and graded:
                     if id(value) not in wrapped:
-                        wrapped[id(value)] = _refusing(value, chapter, files, trusted)
+                        wrapped[id(value)] = _refusing(value, chapter)
                     setattr(owner, attribute, wrapped[id(value)])
 
 
@@ -183,8 +225,9 @@ def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
     except ImportError:
         pass
     _harden_grading()
+    _state.update(answer_files=_answer_files(answers or []), trusted=_trusted_prefixes())
     if chapter:
-        _protect_references(chapter, answers or [])
+        _protect_references(chapter)
     modules = {name: module for name, module in list(sys.modules.items())
                if isinstance(module, types.ModuleType) and _is_guarded(name)}
     module_dicts = {name: dict(vars(module)) for name, module in modules.items()}
@@ -211,6 +254,9 @@ def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
                   objects=objects, user_ns=user_ns,
                   sys_hooks={name: getattr(sys, name) for name in SYS_HOOKS if hasattr(sys, name)},
                   sys_path=list(sys.path), meta_path=list(sys.meta_path))
+    for name, module in modules.items():
+        if name.startswith("course_utils") and type(module) is types.ModuleType:
+            module.__class__ = _CourseModule
     return len(modules)
 
 

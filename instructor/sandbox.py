@@ -125,7 +125,9 @@ class Sandbox:
                    "--clearenv"]
         for name, value in self.kernel_environment().items():
             command += ["--setenv", name, value]
-        visible = self._read_only_paths() + [Path(SANDBOX_HOME), Path(GUARD_DIR, "guard")]
+        binds = self._read_only_binds()
+        _check_visible(Path(kernel_command[0]), [target for _, target in binds])
+        visible = [target for _, target in binds] + [Path(SANDBOX_HOME), Path(GUARD_DIR, "guard")]
         for folder in [Path("/etc")] + _parents_of(visible):
             command += ["--perms", "0755", "--dir", str(folder)]
         command += ["--ro-bind", "/usr", "/usr"]
@@ -137,22 +139,22 @@ class Sandbox:
                 command += ["--ro-bind", str(target), str(target)]
         for path in ("/etc/fonts", "/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
             command += ["--ro-bind-try", path, path]
-        read_only = self._read_only_paths()
         # A course or venv under /tmp is bound after the private /tmp is mounted over it.
-        read_only_in_tmp = [path for path in read_only if Path("/tmp") in path.parents]
-        for path in read_only:
-            if path not in read_only_in_tmp:
-                command += ["--ro-bind", str(path), str(path)]
+        in_tmp = [(source, target) for source, target in binds if Path("/tmp") in target.parents]
+        for source, target in binds:
+            if (source, target) not in in_tmp:
+                command += ["--ro-bind", str(source), str(target)]
         command += ["--ro-bind", str(GUARD_SOURCE), f"{GUARD_DIR}/{GUARD_MODULE}.py",
                     "--proc", "/proc", "--dev", "/dev",
                     "--perms", "1777", "--size", str(policy.tmp_bytes), "--tmpfs", "/dev/shm",
                     "--perms", "1777", "--size", str(policy.tmp_bytes), "--tmpfs", "/tmp"]
         # The run folder may lie under /tmp: its parents are made after the private /tmp.
-        folders = {folder for path in read_only_in_tmp + [self.run_dir] for folder in path.parents}
+        folders = {folder for path in [t for _, t in in_tmp] + [self.run_dir]
+                   for folder in path.parents}
         for folder in sorted(folders - {Path("/"), Path("/tmp")}, key=lambda f: len(f.parts)):
             command += ["--perms", "0755", "--dir", str(folder)]
-        for path in read_only_in_tmp:
-            command += ["--ro-bind", str(path), str(path)]
+        for source, target in in_tmp:
+            command += ["--ro-bind", str(source), str(target)]
         command += ["--bind", str(self.home), SANDBOX_HOME,
                     "--bind", str(self.run_dir), str(self.run_dir),
                     "--chdir", SANDBOX_HOME]
@@ -165,11 +167,13 @@ class Sandbox:
         return command + kernel_command
 
     @staticmethod
-    def _read_only_paths() -> list[Path]:
-        """The Python install, the venv's packages and course_utils, at their own paths.
+    def _read_only_binds() -> list[tuple[Path, Path]]:
+        """(source, path in the sandbox): the Python install, the venv and course_utils.
 
-        Only the venv's bin/, lib/ and pyvenv.cfg are shown: anything else an instructor keeps
-        in the venv folder (nbgrader's release.db holds hidden tests) stays out of sight.
+        Each is shown at its resolved path; the venv also at the path the kernel command names
+        when that goes through a symlink (python finds its venv by the unresolved path). Only
+        the venv's bin/, lib/ and pyvenv.cfg are shown: anything else an instructor keeps in the
+        venv folder (nbgrader's release.db holds hidden tests) stays out of sight.
         """
         venv = Path(sys.prefix).resolve()
         paths = {Path(sys.base_prefix).resolve(), Path(course_utils.__file__).resolve().parent,
@@ -177,7 +181,21 @@ class Sandbox:
         paths.update(venv / name for name in ("bin", "lib", "pyvenv.cfg") if (venv / name).exists())
         # Drop paths nested in another one, and anything under /usr (bound as a whole).
         kept = [p for p in sorted(paths) if not any(q != p and q in p.parents for q in paths)]
-        return [p for p in kept if Path("/usr") not in p.parents and p != Path("/usr")]
+        binds = [(p, p) for p in kept if Path("/usr") not in p.parents and p != Path("/usr")]
+        named = Path(os.path.abspath(sys.prefix))
+        if named != venv:
+            binds += [(venv / name, named / name) for name in ("bin", "lib", "pyvenv.cfg")
+                      if (venv / name).exists()]
+        return binds
+
+
+def _check_visible(executable: Path, shown: list[Path]) -> None:
+    """Refuse a kernel command that the sandbox would not show (its kernel could never start)."""
+    if not executable.is_absolute() or Path("/usr") in executable.parents:
+        return
+    if not any(executable == path or path in executable.parents for path in shown):
+        raise SandboxUnavailable(f"the kernel command {executable} lies outside what the sandbox "
+                                 f"shows ({', '.join(map(str, shown))})")
 
 
 def _parents_of(paths: list[Path]) -> list[Path]:

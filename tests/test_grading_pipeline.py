@@ -1,20 +1,10 @@
-"""The nbgrader round trip for every chapter, in a temporary course folder.
+"""What nbgrader makes of every chapter: assignments/ is exactly what nbgrader generates from
+solutions/ now, and no student notebook contains solution code or hidden-test text.
 
-For each chapter: (a) assignments/ is exactly what nbgrader generates from solutions/ now;
-(b) the student notebook with the solution code put back autogrades to full marks;
-(c) the untouched student notebook autogrades to zero without crashing the grader;
-(d) no student notebook contains solution code or hidden-test text;
-(e) `nbgrader export` gives one CSV row per student with the expected scores.
-The repository's own gradebook is never touched.
-
-The autograde of (b) is also this suite's one execution of each solution notebook: it runs every
-cell of the solution, hidden tests included, so the graded notebook is checked as nbval would
-check the solution (no cell raises; cells tagged nbval-check-output print what they printed when
-committed) instead of executing the notebook a second time. `make test-gpu` and instructors run
-nbval itself (`pytest solutions/chNN_topic/chNN_topic.ipynb`).
+Grading itself, through the instructors' commands and against plain nbgrader, is in
+test_instructor_round_trip.py.
 """
 
-import csv
 import json
 import os
 import re
@@ -26,12 +16,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from adversarial.support import CHECK_OUTPUT_TAG, check_like_nbval
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(path.name for path in (ROOT / "solutions").glob("ch*") if path.is_dir())
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-CHECK_OUTPUT_TAG = "nbval-check-output"
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -54,56 +45,12 @@ def grade_ids(notebook: nbformat.NotebookNode, kind: str) -> dict[str, nbformat.
             if cell.metadata.get("nbgrader", {}).get(kind)}
 
 
-def solved_submission(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student notebook with each solution cell filled in from the instructor's notebook."""
-    submission = nbformat.from_dict(json.loads(json.dumps(student)))
-    answers = grade_ids(solution, "solution")
-    for grade_id, cell in grade_ids(submission, "solution").items():
-        cell.source = "\n".join(line for line in answers[grade_id].source.splitlines()
-                                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return submission
-
-
 def generate(chapter: str, course: Path) -> Path:
     """Generate the student notebook of `chapter` in a fresh course folder; return its path."""
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions" / chapter, course / "solutions" / chapter)
     nbgrader(course, "generate_assignment", chapter, "--force")
     return notebook_path(course / "assignments", chapter)
-
-
-def printed(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
-    """What a cell showed as text, as nbval compares it: each stream's text (consecutive writes
-    joined) and the text/plain of results and displays; images and widget views are left out."""
-    shown: list[tuple[str, str]] = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            if shown and shown[-1][0] == output.name:
-                shown[-1] = (output.name, shown[-1][1] + output.text)
-            else:
-                shown.append((output.name, output.text))
-        elif output.output_type in ("execute_result", "display_data") and "text/plain" in output.data:
-            if not any(kind.startswith("image/") or "widget" in kind for kind in output.data):
-                shown.append(("text/plain", output.data["text/plain"]))
-    return shown
-
-
-def check_like_nbval(graded: nbformat.NotebookNode, solution: nbformat.NotebookNode, chapter: str) -> None:
-    """The executed notebook has no error (outside cells tagged raises-exception) and each cell
-    tagged nbval-check-output printed what the committed solution notebook shows."""
-    assert [c.cell_type for c in graded.cells] == [c.cell_type for c in solution.cells], (
-        f"{chapter}: the graded notebook's cells do not line up with the solution's")
-    for index, (ran, committed) in enumerate(zip(graded.cells, solution.cells)):
-        tags = committed.metadata.get("tags", [])
-        errors = [o for o in ran.get("outputs", []) if o.output_type == "error"]
-        if errors and "raises-exception" not in tags:
-            pytest.fail(f"{chapter} cell {index} raised {errors[0].ename}: {errors[0].evalue}\n"
-                        f"{committed.source[:500]}")
-        if CHECK_OUTPUT_TAG in tags:
-            assert printed(ran) == printed(committed), (
-                f"{chapter} cell {index} (tagged {CHECK_OUTPUT_TAG}) printed something else than "
-                f"the committed notebook; if that is intended, refresh the outputs with "
-                f"`python -m instructor.refresh_outputs solutions/{chapter}/{chapter}.ipynb`")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -114,34 +61,6 @@ def test_assignments_match_generated(chapter, tmp_path):
     for index, (ours, theirs) in enumerate(zip(committed.cells, generated.cells)):
         assert ours == theirs, f"{chapter} cell {index} differs from nbgrader's output: run `make assignments`"
     assert committed.metadata == generated.metadata
-
-
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_autograde_round_trip(chapter, tmp_path):
-    """Solved submission: full marks, and every cell ran as nbval requires; untouched: zero,
-    grader intact; export: one row each."""
-    solution = nbformat.read(notebook_path(ROOT / "solutions", chapter), as_version=4)
-    student = nbformat.read(generate(chapter, tmp_path), as_version=4)
-    for name, notebook in {"solved": solved_submission(student, solution), "untouched": student}.items():
-        path = notebook_path(tmp_path / "submitted" / name, chapter)
-        path.parent.mkdir(parents=True)
-        nbformat.write(notebook, path)
-    nbgrader(tmp_path, "autograde", chapter)
-    nbgrader(tmp_path, "export", "--to", str(tmp_path / "grades.csv"))
-    with open(tmp_path / "grades.csv") as file:
-        rows = [row for row in csv.DictReader(file) if row["assignment"] == chapter]
-    grades = {row["student_id"]: row for row in rows}
-    assert len(rows) == 2 and set(grades) == {"solved", "untouched"}, f"export gave {rows}"
-
-    max_score = sum(cell.metadata.nbgrader["points"] for cell in grade_ids(solution, "grade").values())
-    assert max_score > 0, f"{chapter} has no graded cells"
-    for row in rows:
-        assert float(row["max_score"]) == max_score
-    assert float(grades["solved"]["score"]) == max_score, (
-        f"{chapter}: solved submission scored {grades['solved']['score']}/{max_score}")
-    assert float(grades["untouched"]["score"]) == 0, f"{chapter}: untouched notebook scored points"
-    graded = nbformat.read(notebook_path(tmp_path / "autograded" / "solved", chapter), as_version=4)
-    check_like_nbval(graded, solution, chapter)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

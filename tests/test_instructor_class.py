@@ -20,21 +20,13 @@ import pytest
 from nbgrader.api import Gradebook
 
 from adversarial import attacks
-from adversarial.support import (ROOT, SMALLEST, require_chapter, require_sandbox, solution_notebook,
-                                 submit)
+from adversarial.support import (ROOT, SMALLEST, graded_cells_only, require_chapter, require_sandbox,
+                                 solution_notebook, submit)
 from instructor import autograde
 from instructor.course import Course, chapter_templates
-from instructor.submission import nbgrader_meta
 
 pytestmark = pytest.mark.xdist_group("instructor-class")
 CLASS_SIZE = 50
-
-
-def graded_cells_only(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook with its first code cell (set-up) and its nbgrader cells only."""
-    first = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
-    notebook.cells = [c for i, c in enumerate(notebook.cells) if i == first or nbgrader_meta(c)]
-    return notebook
 
 
 def make_class(ch: attacks.Chapter, other: nbformat.NotebookNode) -> list[attacks.Submission]:

@@ -135,16 +135,21 @@ def structure(ch: Chapter) -> Submission:
                        "may not call the course's reference implementation"])
 
 
-def calls_reference(answer: str) -> str:
-    """An answer that finds the course's reference implementation of itself and calls it."""
-    return ("import importlib, pkgutil, course_utils\n"
-            "def _reference(name):\n"
-            "    for info in pkgutil.walk_packages(course_utils.__path__, 'course_utils.'):\n"
-            "        try:\n            module = importlib.import_module(info.name)\n"
-            "        except Exception:\n            continue\n"
-            "        function = getattr(module, name, None)\n"
-            "        if getattr(function, '__graded_in__', None):\n            return function\n"
-            f"def {answer}(*args, **kwargs):\n    return _reference({answer!r})(*args, **kwargs)\n")
+def calls_reference(*names: str, chapter: str = "") -> str:
+    """An answer that finds the course's reference implementations of `names` and calls them
+    (those graded in `chapter`, or in any chapter when it is empty)."""
+    wanted = f"== {chapter!r}" if chapter else "is not None"
+    finder = ("import functools, importlib, pkgutil, course_utils\n"
+              "@functools.cache\n"
+              "def _reference(name):\n"
+              "    for info in pkgutil.walk_packages(course_utils.__path__, 'course_utils.'):\n"
+              "        try:\n            module = importlib.import_module(info.name)\n"
+              "        except Exception:\n            continue\n"
+              "        function = getattr(module, name, None)\n"
+              f"        if getattr(function, '__graded_in__', None) {wanted}:\n"
+              "            return function\n")
+    return finder + "".join(f"def {name}(*args, **kwargs):\n"
+                            f"    return _reference({name!r})(*args, **kwargs)\n" for name in names)
 
 
 def metadata(ch: Chapter) -> Submission:
