@@ -65,7 +65,7 @@ release: $(STAMP)
 
 collect: $(STAMP)
 	$(if $(SUBMISSIONS),,$(error say where the submissions are: make collect SUBMISSIONS=path/to/folder-or.zip))
-	$(BIN)/python -m instructor.collect "$(SUBMISSIONS)" --course $(COURSE)
+	$(BIN)/python -m instructor.collect "$(SUBMISSIONS)" --course $(COURSE) $(addprefix --take ,$(TAKE))
 
 autograde: $(STAMP)
 	$(BIN)/python -m instructor.autograde --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")

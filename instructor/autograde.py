@@ -21,11 +21,13 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.utils import parse_utc
 
 from instructor.course import Course, chapter_templates
 from instructor.executor import KernelStartError
@@ -81,18 +83,28 @@ def plan(course: Course, timeout: int, sandboxed: bool, force: bool = False) -> 
     return pending
 
 
+def submission_timestamp(course: Course, student: str, chapter: str) -> datetime | None:
+    """The submission's timestamp.txt as nbgrader reads it; None when absent or unreadable
+    (make collect reports bad ones; one bad file must not stop the class's grading)."""
+    path = course.submitted(student, chapter).parent / "timestamp.txt"
+    try:
+        return parse_utc(path.read_bytes()[:1024].decode("ascii").strip())
+    except (OSError, UnicodeDecodeError, ValueError, OverflowError):
+        return None
+
+
 def store(course: Course, result: Result, digest: str | None) -> float:
     """Write one graded submission into the gradebook and autograded/; return its score.
 
     Without `digest` no marker is written, so the next run grades the submission again.
     """
     notebook = nbformat.reads(result.notebook, as_version=4)
-    timestamp_file = course.submitted(result.student, result.chapter).parent / "timestamp.txt"
+    timestamp = submission_timestamp(course, result.student, result.chapter)
     with Gradebook(course.gradebook_url) as gradebook:
         gradebook.update_or_create_student(result.student)
-        if timestamp_file.exists():
+        if timestamp is not None:
             gradebook.update_or_create_submission(result.chapter, result.student,
-                                                  timestamp=timestamp_file.read_text().strip())
+                                                  timestamp=timestamp)
         else:
             gradebook.update_or_create_submission(result.chapter, result.student)
     resources = {"nbgrader": {"notebook": result.chapter, "assignment": result.chapter,
@@ -104,7 +116,8 @@ def store(course: Course, result: Result, digest: str | None) -> float:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     marker = {"digest": digest, "score": score, "messages": result.messages,
-              "seconds": round(result.seconds, 2), "restarts": result.restarts}
+              "seconds": round(result.seconds, 2), "restarts": result.restarts,
+              "sandbox_uid": result.sandbox_uid}
     if digest is None:
         return score
     temporary = path.parent / (MARKER + ".tmp")

@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -32,6 +33,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Instance, Integer, Unicode
 
 from instructor.sandbox import GUARD_MODULE, Sandbox
+from instructor.submission import nbgrader_meta
 
 NEVER_SKIP = "\0never-skip"
 
@@ -83,13 +85,18 @@ class ExecutionLog:
 
     events: list[CellEvent] = field(default_factory=list)
     restarts: int = 0
+    replay_seconds: float = 0.0
 
 
 class SandboxedExecute(Execute):
     """nbgrader's Execute preprocessor with a sandboxed, restartable, guarded kernel."""
 
     max_output_bytes = Integer(1_000_000, help="Output kept per cell; the rest is dropped.")
+    max_error_chars = Integer(10_000, help="An error's message and each traceback entry are cut "
+                                           "to this length (errors are never dropped).")
     max_restarts = Integer(3, help="Kernel restarts allowed per notebook.")
+    replay_budget = Integer(300, help="Seconds per notebook that replays after restarts may take "
+                                      "in all; then the remaining cells are not run.")
     interrupt_grace = Integer(10, help="Seconds a timed-out kernel has to answer an interrupt.")
     sandbox = Instance(Sandbox, allow_none=True)
     chapter = Unicode("", help="The chapter graded: its reference code refuses answer cells.")
@@ -153,9 +160,11 @@ class SandboxedExecute(Execute):
             if remaining <= 0:
                 return None
             try:
-                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=remaining))
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(remaining, 1)))
             except Empty:
-                return None
+                if not await ensure_async(self.km.is_alive()):
+                    return None  # a dead kernel never answers: do not wait the timeout out
+                continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg["content"]
 
@@ -187,6 +196,8 @@ class SandboxedExecute(Execute):
 
     # -- outputs ------------------------------------------------------------------------------
     def output(self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int):
+        if msg["msg_type"] == "error":  # never dropped (it decides the score), only shortened
+            msg["content"] = _shortened_error(msg["content"], self.max_error_chars)
         if msg["msg_type"] in ("stream", "display_data", "execute_result", "update_display_data"):
             size = len(json.dumps(msg["content"]))
             used = self._output_bytes.get(cell_index, 0)
@@ -197,6 +208,12 @@ class SandboxedExecute(Execute):
                     outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
                 return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def on_cell_executed(self, **kwargs):
+        reply = kwargs["execute_reply"]
+        if reply["content"].get("status") == "error":  # nbgrader copies it when unseen
+            reply["content"] = _shortened_error(reply["content"], self.max_error_chars)
+        return super().on_cell_executed(**kwargs)
 
     # -- the notebook -------------------------------------------------------------------------
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
@@ -212,7 +229,10 @@ class SandboxedExecute(Execute):
         try:
             while start < len(nb.cells):
                 self._start()
-                self._replay(start, poisoned)
+                stopped = self._replay(start, poisoned)
+                if stopped:
+                    self._give_up(start, stopped)
+                    break
                 start = self._run_from(start, poisoned)
                 self._stop()
         finally:
@@ -222,14 +242,38 @@ class SandboxedExecute(Execute):
     def _is_student(self, cell: NotebookNode) -> bool:
         return bool(cell.metadata.get("nbgrader", {}).get("solution")) and cell.cell_type == "code"
 
-    def _replay(self, stop: int, poisoned: set[int]) -> None:
-        """Re-run cells before `stop` in a fresh kernel, silently, skipping poisoned ones."""
+    def _replay(self, stop: int, poisoned: set[int]) -> str:
+        """Re-run cells before `stop` in a fresh kernel, silently, skipping poisoned ones.
+
+        Returns "" when done, or why the notebook cannot go on: the replay budget ran out, or
+        replayed cells kept killing the kernel (each such cell is left out of later replays).
+        """
         self._guarded = False
-        for index, cell in enumerate(self.nb.cells[:stop]):
-            if cell.cell_type != "code" or index in poisoned:
-                continue
-            self._before(index, cell, report=False)
-            self._request(cell.source, self.timeout or 600)
+        started = time.monotonic()
+        last = None
+        try:
+            for index, cell in enumerate(self.nb.cells[:stop]):
+                if cell.cell_type != "code" or index in poisoned:
+                    continue
+                used = self.log_book.replay_seconds + time.monotonic() - started
+                if used >= self.replay_budget:
+                    self.log_book.replay_seconds = used
+                    return "replaying the notebook after crashes used up its grading time"
+                self._before(index, cell, report=False)
+                last = index
+                self._request(cell.source, min(self.timeout or 600, self.replay_budget - used))
+                self._after(index, cell, report=False)
+        except DeadKernelError:
+            self.log_book.replay_seconds += time.monotonic() - started
+            poisoned.add(last if last is not None else index)
+            self.log_book.restarts += 1
+            self._stop()
+            if self.log_book.restarts > self.max_restarts:
+                return "the kernel crashed too many times"
+            self._start()
+            return self._replay(stop, poisoned)
+        self.log_book.replay_seconds += time.monotonic() - started
+        return ""
 
     def _before(self, index: int, cell: NotebookNode, report: bool) -> bool:
         """Snapshot before the first student cell, restore before each trusted cell after it."""
@@ -243,22 +287,56 @@ class SandboxedExecute(Execute):
         if not self._guarded:
             return True
         answered, names = self._guard("restore")
+        if not answered and not run_sync(self.km.is_alive)():
+            raise DeadKernelError("the kernel died before this cell")
         if report and names:
-            self._event(index, cell, "your code changed " + ", ".join(names[:8])
-                        + (" ..." if len(names) > 8 else "")
-                        + "; the grader put them back before running this cell.")
+            put_back = any(not name.startswith("refused: ") for name in names)
+            self._event(index, cell, _changes(names) + ("; the grader put them back before "
+                                                        "running this cell." if put_back else "."))
         if not answered and report:
             self._event(index, cell, "the grader could not restore the test environment "
                                      "(your code tampered with it): this cell was not run.")
         return answered
 
+    def _after(self, index: int, cell: NotebookNode, report: bool) -> None:
+        """After a trusted cell: keep what it bound, and undo what student code did meanwhile.
+
+        A test cell during which student code changed what tests rely on (a function called by
+        the test that patches a check, a thread, a timer...) scores 0.
+        """
+        if not self._guarded or self._is_student(cell):
+            return
+        answered, names = self._guard("restore", repr(sorted(bound_names(cell.source))))
+        if not report or not (names or not answered):
+            return
+        if not answered:
+            names = ["the test environment, so that the grader could not restore it"]
+        if nbgrader_meta(cell).get("grade"):
+            self._fail(index, cell, "ChangedDuringTest", "student code changed what this test "
+                                                         "relies on while it ran")
+            self._event(index, cell, _changes(names) + " while this test ran, so it scores 0.")
+        else:
+            self._event(index, cell, _changes(names) + " while this cell ran; the grader put "
+                                                       "them back.")
+
     def _run_from(self, start: int, poisoned: set[int]) -> int:
         """Execute cells from `start`; return where to resume after a crash, or len(cells)."""
+        previous = None
         for index in range(start, len(self.nb.cells)):
             cell = self.nb.cells[index]
             if cell.cell_type != "code":
                 continue
-            if not self._before(index, cell, report=True):
+            try:
+                if previous is not None and not run_sync(self.km.is_alive)():
+                    raise DeadKernelError("dead between cells")
+                ready = self._before(index, cell, report=True)
+            except DeadKernelError:
+                culprit = index if previous is None else previous
+                return self._crashed(culprit, self.nb.cells[culprit], poisoned,
+                                     "the kernel died at the end of this cell (exit(), quit() "
+                                     "or a crash)")
+            previous = index
+            if not ready:
                 self._fail(index, cell, "GraderError", "test environment tampered with; not run")
                 continue
             try:
@@ -276,6 +354,7 @@ class SandboxedExecute(Execute):
                 if not self._responds():
                     return self._crashed(index, cell, poisoned,
                                          "the kernel ignored the interrupt after the time limit")
+            self._after(index, cell, report=True)
         return len(self.nb.cells)
 
     def _crashed(self, index: int, cell: NotebookNode, poisoned: set[int], why: str) -> int:
@@ -284,13 +363,19 @@ class SandboxedExecute(Execute):
         self._event(index, cell, why + "; the grader restarted the kernel and went on without it.")
         self.log_book.restarts += 1
         self._stop()
-        if self.log_book.restarts > self.max_restarts:
-            for later in range(index + 1, len(self.nb.cells)):
-                if self.nb.cells[later].cell_type == "code":
-                    self._fail(later, self.nb.cells[later], "KernelDied",
-                               "not run: the kernel crashed too many times")
-            return len(self.nb.cells)
-        return index + 1
+        if self.log_book.restarts <= self.max_restarts:
+            return index + 1
+        self._give_up(index + 1, "the kernel crashed too many times")
+        return len(self.nb.cells)
+
+    def _give_up(self, start: int, reason: str) -> None:
+        """Fail every code cell from `start` on (they score 0), saying why once."""
+        cells = [i for i in range(start, len(self.nb.cells)) if self.nb.cells[i].cell_type == "code"]
+        if cells:
+            self._event(cells[0], self.nb.cells[cells[0]],
+                        f"{reason}: this cell and the ones after it were not run.")
+        for index in cells:
+            self._fail(index, self.nb.cells[index], "KernelDied", f"not run: {reason}")
 
     @staticmethod
     def _timed_out(cell: NotebookNode) -> bool:
@@ -306,6 +391,74 @@ class SandboxedExecute(Execute):
     def _event(self, index: int, cell: NotebookNode, message: str) -> None:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         self.log_book.events.append(CellEvent(index, grade_id, message))
+
+
+def _shortened_error(content: dict, limit: int) -> dict:
+    """An error reply with its message and traceback cut to `limit` characters each (at most
+    40 traceback entries, the first 20 and the last 20)."""
+    def cut(text: str) -> str:
+        text = str(text)
+        if len(text) <= limit:
+            return text
+        return text[:limit] + f"... ({len(text) - limit} more characters)"
+
+    traceback = [cut(entry) for entry in content.get("traceback", [])]
+    if len(traceback) > 40:
+        traceback = traceback[:20] + ["..."] + traceback[-20:]
+    return {**content, "ename": str(content.get("ename", ""))[:200],
+            "evalue": cut(content.get("evalue", "")), "traceback": traceback}
+
+
+def _changes(names: list[str]) -> str:
+    """The guard's findings, told to the student."""
+    refused = [name.removeprefix("refused: ") for name in names if name.startswith("refused: ")]
+    changed = [name for name in names if not name.startswith("refused: ")]
+    parts = []
+    if changed:
+        parts.append("your code changed " + ", ".join(changed[:8])
+                     + (" ..." if len(changed) > 8 else ""))
+    if refused:
+        parts.append("the grader refused to let your code " + ", ".join(refused))
+    return "; ".join(parts)
+
+
+class _Bindings(ast.NodeVisitor):
+    """Names a cell binds at its top level (not inside functions, classes or comprehensions)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.names.add(node.id)
+
+    def visit_FunctionDef(self, node) -> None:
+        self.names.add(node.name)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Import(self, node) -> None:
+        self.names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+
+    visit_ImportFrom = visit_Import
+
+    def visit_Lambda(self, node) -> None:
+        pass
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_Lambda
+
+
+def bound_names(source: str) -> set[str]:
+    """The names a notebook cell binds at its top level (IPython magics understood)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return set()
+    visitor = _Bindings()
+    visitor.visit(tree)
+    return visitor.names
 
 
 def grading_timeout() -> int:

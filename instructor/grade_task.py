@@ -46,6 +46,7 @@ class Result:
     messages: list[str]
     seconds: float
     restarts: int = 0
+    sandbox_uid: int = 0  # the uid its kernel ran as (0: no kernel ran)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +59,7 @@ def grade(job: Job) -> Result:
     release = nbformat.reads(job.release, as_version=4)
     rebuilt = rebuild(job.submission, template, release)
     messages = list(rebuilt.messages)
-    restarts = 0
+    restarts = uid = 0
     if rebuilt.notebook is None or rebuilt.answers_found == 0:
         notebook = template
         reason = messages[0] if messages else "Not graded."
@@ -66,9 +67,9 @@ def grade(job: Job) -> Result:
     else:
         notebook = rebuilt.notebook
         work = Path(tempfile.mkdtemp(prefix="grade-", dir="/tmp"))
+        sandbox = Sandbox(home=work / "home", run_dir=work / "run", policy=job.policy,
+                          enabled=job.sandboxed)
         try:
-            sandbox = Sandbox(home=work / "home", run_dir=work / "run", policy=job.policy,
-                              enabled=job.sandboxed)
             sandbox.prepare()
             (sandbox.home / f"{job.chapter}.ipynb").write_bytes(job.submission)
             sandbox.hand_over(sandbox.home / f"{job.chapter}.ipynb")
@@ -76,13 +77,14 @@ def grade(job: Job) -> Result:
             notebook, _ = executor.preprocess(notebook, {"metadata": {"path": str(sandbox.home)}})
             messages += [f"Cell '{e.grade_id}': {e.message}" if e.grade_id else
                          f"Cell {e.cell_index}: {e.message}" for e in executor.log_book.events]
-            restarts = executor.log_book.restarts
+            restarts, uid = executor.log_book.restarts, sandbox.uid
         finally:
+            sandbox.kill_all()
             shutil.rmtree(work, ignore_errors=True)
         notebook, _ = LimitOutput().preprocess(notebook, {})
         errors_decide(notebook)
     return Result(job.student, job.chapter, nbformat.writes(notebook), messages,
-                  time.perf_counter() - start, restarts)
+                  time.perf_counter() - start, restarts, uid)
 
 
 def fail_tests(notebook: NotebookNode, reason: str) -> None:

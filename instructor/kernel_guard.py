@@ -22,14 +22,14 @@ import types
 # Modules (and their submodules) whose attributes tests rely on.
 GUARDED_PREFIXES = ("numpy", "course_utils", "math", "operator", "functools", "itertools",
                     "warnings", "traceback", "unittest", "torch.testing", "builtins",
-                    "_course_guard")
+                    "threading", "_thread", "signal", "gc", "_course_guard")
 SYS_HOOKS = ("stdout", "stderr", "displayhook", "excepthook", "settrace", "setprofile",
              "breakpointhook")
 # Shell and kernel methods that decide whether a cell's error is reported.
 SHELL_METHODS = ("showtraceback", "_showtraceback", "showsyntaxerror", "showindentationerror",
                  "run_cell", "run_cell_async", "run_code", "run_ast_nodes", "transform_cell",
                  "user_expressions", "ex", "ev", "excepthook", "get_exception_only",
-                 "_get_exc_info", "_run_cell", "should_run_async", "run_line_magic")
+                 "_get_exc_info", "_run_cell", "should_run_async", "run_line_magic", "ask_exit")
 KERNEL_METHODS = ("do_execute", "execute_request", "send_response", "_publish_execute_input",
                   "_publish_status", "dispatch_shell", "process_one")
 SESSION_METHODS = ("send", "serialize", "sign", "msg")
@@ -215,6 +215,136 @@ def _protect_references(chapter: str) -> None:
                     setattr(owner, attribute, wrapped[id(value)])
 
 
+# Audit events that answers may not cause: a hook or a tracer would act while the tests run.
+REFUSED_EVENTS = {"sys.addaudithook": "add an audit hook", "sys.settrace": "set a trace function",
+                  "sys.setprofile": "set a profile function"}
+# IPython's own names in the notebook namespace; every other name a course cell binds is kept.
+SHELL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event not in REFUSED_EVENTS or _state.get("restoring"):
+        return
+    if event == "sys.addaudithook" or not _course_code_only(sys._getframe(1)):
+        _state.setdefault("refused", []).append(REFUSED_EVENTS[event])
+        raise RuntimeError(f"the grader does not let answers {REFUSED_EVENTS[event]}")
+
+
+def _refuse_threads() -> None:
+    """Answers may not start threads: one could change what a test relies on while it runs."""
+    import _thread
+    import threading
+
+    start = _thread.start_new_thread
+
+    def start_new_thread(function, args, kwargs=None):
+        if not _course_code_only(sys._getframe(1)):
+            _state.setdefault("refused", []).append("start a thread")
+            raise RuntimeError("the grader does not let answers start threads")
+        return start(function, args, kwargs or {})
+
+    _OWN_CODES.add(start_new_thread.__code__)
+    _thread.start_new_thread = threading._start_new_thread = start_new_thread
+
+
+def _interpreter_state() -> dict:
+    """What else decides how a cell runs: tracing, signals, timers, gc callbacks, and the
+    IPython shell's transformers, event callbacks, hooks and exception handlers."""
+    import gc
+    import signal
+    import threading
+
+    state = {"trace": (sys.gettrace(), sys.getprofile(), threading.gettrace(),
+                       threading.getprofile()),
+             "signals": {number: signal.getsignal(number) for number in signal.valid_signals()
+                         if signal.getsignal(number) is not None},
+             "lists": [(gc, "callbacks", gc.callbacks, list(gc.callbacks), "gc.callbacks")]}
+    shells = _shell_objects()
+    if shells:
+        shell = shells[0][0]
+        manager = shell.input_transformer_manager
+        for owner, names in ((shell, ("ast_transformers", "input_transformers_post")),
+                             (manager, ("cleanup_transforms", "line_transforms",
+                                        "token_transformers"))):
+            for name in names:
+                value = getattr(owner, name)
+                state["lists"].append((owner, name, value, list(value), f"IPython's {name}"))
+        for event, callbacks in shell.events.callbacks.items():
+            state["lists"].append((shell.events.callbacks, event, callbacks, list(callbacks),
+                                   f"IPython's {event} callbacks"))
+        for name, hook in vars(shell.hooks).items():
+            if hasattr(hook, "chain"):
+                state["lists"].append((hook, "chain", hook.chain, list(hook.chain),
+                                       f"IPython's {name} hook"))
+        state["shell"] = (shell, {"hooks": shell.hooks, **{name: getattr(shell, name) for name in
+                                  ("custom_exceptions", "CustomTB", "displayhook", "display_pub",
+                                   "display_formatter", "events")}})
+    return state
+
+
+def _restore_interpreter(state: dict) -> list[str]:
+    import gc  # noqa: F401  (its callbacks list is in state)
+    import signal
+    import threading
+
+    changed = []
+    trace, profile, thread_trace, thread_profile = state["trace"]
+    if sys.gettrace() is not trace or threading.gettrace() is not thread_trace:
+        changed.append("the trace function (sys.settrace)")
+        sys.settrace(trace)
+        threading.settrace(thread_trace)
+    if sys.getprofile() is not profile or threading.getprofile() is not thread_profile:
+        changed.append("the profile function (sys.setprofile)")
+        sys.setprofile(profile)
+        threading.setprofile(thread_profile)
+    for number, handler in state["signals"].items():
+        if signal.getsignal(number) is not handler:
+            changed.append(f"the handler of {signal.Signals(number).name}")
+            signal.signal(number, handler)
+    for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+        if signal.getitimer(timer) != (0.0, 0.0):
+            changed.append("a timer (signal.setitimer or signal.alarm)")
+            signal.setitimer(timer, 0)
+    if "shell" in state:
+        shell, attributes = state["shell"]
+        for name, value in attributes.items():
+            if getattr(shell, name) is not value:
+                changed.append(f"the IPython shell's {name}")
+                setattr(shell, name, value)
+    for owner, name, value, items, label in state["lists"]:
+        current = owner.get(name) if isinstance(owner, dict) else getattr(owner, name)
+        # Installed code may add its own (matplotlib's inline backend adds a post_execute
+        # callback on the first plot): kept. What student code added is taken out.
+        items.extend(item for item in value if item not in items and _installed(item))
+        if current is not value or value != items:
+            changed.append(label)
+            if isinstance(owner, dict):
+                owner[name] = value
+            else:
+                setattr(owner, name, value)
+            value[:] = items
+    return changed
+
+
+def _installed(obj) -> bool:
+    """Whether `obj` (a callback, a transformer) is code of an installed module, not of a cell."""
+    function = getattr(obj, "__func__", obj)
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        filename = code.co_filename
+    else:
+        module = sys.modules.get(getattr(type(obj), "__module__", ""))
+        filename = getattr(module, "__file__", None) or ""
+    return filename.startswith(_state["trusted"]) and filename not in _state["answer_files"]
+
+
+def _notebook_names(user_ns: dict | None) -> dict:
+    if user_ns is None:
+        return {}
+    return {name: value for name, value in user_ns.items()
+            if not name.startswith("_") and name not in SHELL_NAMES}
+
+
 def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
     """Record the guarded state now; return how many modules it covers.
 
@@ -228,6 +358,13 @@ def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
     _state.update(answer_files=_answer_files(answers or []), trusted=_trusted_prefixes())
     if chapter:
         _protect_references(chapter)
+    if not _state.get("hardened"):
+        sys.addaudithook(_audit)  # audit hooks cannot be removed: once per kernel
+        _refuse_threads()
+        shells = _shell_objects()
+        if shells:  # exit() and quit() would stop the kernel: a graded kernel keeps running
+            shells[0][0].ask_exit = lambda: None
+        _state["hardened"] = True
     modules = {name: module for name, module in list(sys.modules.items())
                if isinstance(module, types.ModuleType) and _is_guarded(name)}
     module_dicts = {name: dict(vars(module)) for name, module in modules.items()}
@@ -251,7 +388,8 @@ def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
     if shells:
         user_ns = shells[0][0].user_ns
     _state.update(modules=modules, module_dicts=module_dicts, functions=functions,
-                  objects=objects, user_ns=user_ns,
+                  objects=objects, user_ns=user_ns, names=_notebook_names(user_ns),
+                  interpreter=_interpreter_state(), refused=[],
                   sys_hooks={name: getattr(sys, name) for name in SYS_HOOKS if hasattr(sys, name)},
                   sys_path=list(sys.path), meta_path=list(sys.meta_path))
     for name, module in modules.items():
@@ -260,8 +398,43 @@ def snapshot(chapter: str = "", answers: list[str] | None = None) -> int:
     return len(modules)
 
 
-def restore() -> list[str]:
-    """Put back everything recorded by `snapshot()`; return the names that had been changed."""
+def restore(keep: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Put back everything recorded by `snapshot()`; return what had been changed.
+
+    `keep` names what the course cell that just ran bound in the notebook: those values become
+    the ones to put back from now on. Entries starting with "refused: " are things the guard
+    refused to do for student code since the last call.
+    """
+    _state["restoring"] = True
+    try:
+        changed = _restore_modules_and_shell()
+        changed += _restore_interpreter(_state["interpreter"])
+        changed += _restore_names(keep)
+    finally:
+        _state["restoring"] = False
+    refused = [f"refused: {what}" for what in dict.fromkeys(_state["refused"])]
+    _state["refused"].clear()
+    return sorted(set(changed)) + refused
+
+
+def _restore_names(keep) -> list[str]:
+    user_ns, names = _state["user_ns"], _state["names"]
+    if user_ns is None:
+        return []
+    for name in keep:
+        if name in user_ns and not name.startswith("_") and name not in SHELL_NAMES:
+            names[name] = user_ns[name]
+        else:
+            names.pop(name, None)
+    changed = []
+    for name, value in names.items():
+        if user_ns.get(name, _MISSING) is not value:
+            changed.append(f"the notebook's name {name!r}")
+            user_ns[name] = value
+    return changed
+
+
+def _restore_modules_and_shell() -> list[str]:
     changed = []
     for name, module in _state["modules"].items():
         if sys.modules.get(name) is not module:
@@ -302,5 +475,5 @@ def restore() -> list[str]:
     if user_ns is not None and user_ns.get("__builtins__") is not builtins:
         changed.append("__builtins__")
         user_ns["__builtins__"] = builtins
-    return sorted(set(changed))
 
+    return changed

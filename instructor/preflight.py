@@ -53,9 +53,9 @@ def check_setup(sandboxed: bool = True, policy: SandboxPolicy | None = None) -> 
     """
     work = Path(tempfile.mkdtemp(prefix="canary-", dir="/tmp"))
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CANARY)])
+    sandbox = Sandbox(home=work / "home", run_dir=work / "run",
+                      policy=policy or SandboxPolicy(), enabled=sandboxed)
     try:
-        sandbox = Sandbox(home=work / "home", run_dir=work / "run",
-                          policy=policy or SandboxPolicy(), enabled=sandboxed)
         sandbox.prepare()
         executor = SandboxedExecute(timeout=120, sandbox=sandbox)
         try:
@@ -64,6 +64,7 @@ def check_setup(sandboxed: bool = True, policy: SandboxPolicy | None = None) -> 
             raise SetupError(f"{error}. The kernel command is {sys.executable} (venv "
                              f"{sys.prefix}, resolved {Path(sys.prefix).resolve()})") from error
     finally:
+        sandbox.kill_all()
         shutil.rmtree(work, ignore_errors=True)
     found = _printed_json(notebook.cells[0])
     expected = str(expected_package())

@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +91,32 @@ class Sandbox:
         """Let the sandbox uid read `path` (the kernel's connection file)."""
         if self.enabled and os.geteuid() == 0:
             os.chown(path, self.uid, self.uid)
+
+    def processes(self) -> list[int]:
+        """Pids of the processes running as this sandbox's uid (its kernel and what it started)."""
+        if not self.enabled:
+            return []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == self.uid:
+                        found.append(int(entry.name))
+                except OSError:  # gone meanwhile
+                    continue
+        return found
+
+    def kill_all(self, wait: float = 5.0) -> None:
+        """Kill whatever still runs as this sandbox's uid, and wait until it is gone: a kernel
+        must not outlive its grading task (its bubblewrap parent may be gone already)."""
+        deadline = time.monotonic() + wait
+        while (pids := self.processes()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
 
     def kernel_environment(self) -> dict[str, str]:
         """The kernel's whole environment: nothing of the grader's leaks in."""

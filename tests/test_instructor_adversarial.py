@@ -14,6 +14,7 @@ import json
 import socket
 import sys
 import threading
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -26,8 +27,8 @@ from instructor import autograde, feedback, grades
 from instructor.course import Course, chapter_templates
 
 pytestmark = pytest.mark.xdist_group("instructor-adversarial")
-NAMES = ["solved", "untouched", "crashes", "structure", "metadata", "monkeypatching", "escapes",
-         "invalid_json", "empty", "other_chapter"]
+NAMES = ["solved", "untouched", "crashes", "structure", "metadata", "monkeypatching",
+         "ipython_hooks", "interpreter_hooks", "exits", "escapes", "invalid_json", "empty", "other_chapter"]
 
 
 class Listener:
@@ -75,14 +76,29 @@ def graded(tmp_path_factory):
         for submission in submissions:
             submit(course.root, submission.name, SMALLEST, submission.raw)
         scores = autograde.run(course, workers=2, timeout=20, log=lambda line: None)
+        left_running = sandboxed_processes(course)  # right when the command would return
     finally:
         listener.close()
-    return course, {s.name: s for s in submissions}, scores, listener
+    return course, {s.name: s for s in submissions}, scores, listener, left_running
+
+
+def sandboxed_processes(course: Course) -> list[str]:
+    """Processes still running as the uid of one of this run's kernels."""
+    uids = {json.loads(path.read_text()).get("sandbox_uid")
+            for path in (course.root / "autograded").glob(f"*/*/{autograde.MARKER}")} - {0, None}
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid in uids:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:100])
+        except OSError:
+            continue
+    return found
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_test_cell_gets_its_expected_points(graded, name):
-    course, submissions, _, _ = graded
+    course, submissions, _, _, _ = graded
     submission = submissions[name]
     with Gradebook(course.gradebook_url) as gradebook:
         got = {test: gradebook.find_grade(test, SMALLEST, SMALLEST, name).score
@@ -92,7 +108,7 @@ def test_each_test_cell_gets_its_expected_points(graded, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_student_is_told_what_happened(graded, name):
-    course, submissions, _, _ = graded
+    course, submissions, _, _, _ = graded
     marker = json.loads((course.autograded(name, SMALLEST).parent / autograde.MARKER).read_text())
     text = "\n".join(marker["messages"]).lower()
     autograded = course.autograded(name, SMALLEST).read_text().lower()
@@ -100,9 +116,20 @@ def test_the_student_is_told_what_happened(graded, name):
         assert words.lower() in text or words.lower() in autograded, f"{name}: no mention of '{words}'"
 
 
+def test_no_kernel_outlives_the_run(graded):
+    *_, left_running = graded
+    assert left_running == []
+
+
+def test_exit_costs_no_restart(graded):
+    course, _, _, _, _ = graded
+    marker = json.loads((course.autograded("exits", SMALLEST).parent / autograde.MARKER).read_text())
+    assert marker["restarts"] == 0 and not marker["messages"]
+
+
 def test_the_victim_is_graded_normally(graded):
     """The student whose file the attackers tried to read gets full marks, undisturbed."""
-    course, submissions, scores, _ = graded
+    course, submissions, scores, _, _ = graded
     assert scores[("victim", SMALLEST)] == sum(submissions["solved"].expected.values())
 
 
@@ -112,7 +139,7 @@ def _outputs(path) -> str:
 
 
 def test_secrets_and_network_stay_out_of_reach(graded):
-    course, _, _, listener = graded
+    course, _, _, listener, _ = graded
     text = _outputs(course.autograded("escapes", SMALLEST))
     assert "LEAKED" not in text
     assert listener.connections == 0
@@ -121,13 +148,20 @@ def test_secrets_and_network_stay_out_of_reach(graded):
 
 
 def test_output_flood_is_capped(graded):
-    course, _, _, _ = graded
+    course, _, _, _, _ = graded
     assert course.autograded("escapes", SMALLEST).stat().st_size < 3_000_000
     assert "output limit reached" in course.autograded("escapes", SMALLEST).read_text()
 
 
+def test_a_huge_error_is_shortened_not_dropped(graded):
+    """A 5 MB exception message: the error stays (its test scores 0), cut to 10,000 characters."""
+    course, _, _, _, _ = graded
+    assert course.autograded("crashes", SMALLEST).stat().st_size < 1_000_000
+    assert "more characters)" in course.autograded("crashes", SMALLEST).read_text()
+
+
 def test_patches_are_reported(graded):
-    course, _, _, _ = graded
+    course, _, _, _, _ = graded
     marker = json.loads((course.autograded("monkeypatching", SMALLEST).parent / autograde.MARKER).read_text())
     text = "\n".join(marker["messages"])
     for name in ("numpy.allclose", "course_utils.grading.", "builtins.all", "sys.stdout",
@@ -136,7 +170,7 @@ def test_patches_are_reported(graded):
 
 
 def test_feedback_shows_scores_and_messages_but_no_hidden_tests(graded):
-    course, submissions, _, _ = graded
+    course, submissions, _, _, _ = graded
     pages = feedback.run(course, log=lambda line: None)
     assert len(pages) == len(submissions) + 1  # and the victim
     solution = solution_notebook(SMALLEST)
@@ -155,7 +189,7 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_tests(graded):
 
 
 def test_grades_csv_has_one_row_per_student_and_chapter(graded, tmp_path):
-    course, submissions, scores, _ = graded
+    course, submissions, scores, _, _ = graded
     path = tmp_path / "grades.csv"
     count = grades.write(course, path)
     with open(path) as file:
@@ -169,5 +203,5 @@ def test_grades_csv_has_one_row_per_student_and_chapter(graded, tmp_path):
 
 
 def test_rerun_grades_nothing_when_nothing_changed(graded):
-    course, _, _, _ = graded
+    course, _, _, _, _ = graded
     assert autograde.plan(course, timeout=20, sandboxed=True) == []

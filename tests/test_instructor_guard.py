@@ -1,4 +1,5 @@
-"""The kernel guard in a sandboxed kernel, as grading runs it: what it keeps, undoes and refuses."""
+"""The kernel guard in a sandboxed kernel, as grading runs it: what it keeps, undoes and refuses;
+and the executor's limits on a kernel that dies."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def answer(source: str, grade_id: str) -> nbformat.NotebookNode:
         "schema_version": 3}})
 
 
-def run(cells: list[nbformat.NotebookNode], tmp_path, sandboxed: bool = True):
+def run(cells: list[nbformat.NotebookNode], tmp_path, sandboxed: bool = True, **settings):
     sandbox = Sandbox(home=tmp_path / "home", run_dir=tmp_path / "run", enabled=sandboxed)
     sandbox.prepare()
-    executor = SandboxedExecute(timeout=60, sandbox=sandbox, chapter=CHAPTER)
+    executor = SandboxedExecute(timeout=60, sandbox=sandbox, chapter=CHAPTER, **settings)
     notebook, _ = executor.preprocess(nbformat.v4.new_notebook(cells=cells),
                                       {"metadata": {"path": str(sandbox.home)}})
     printed = ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream").strip()
@@ -92,3 +93,15 @@ def test_a_dead_kernel_is_seen_at_once(tmp_path):
         assert time.monotonic() - start < 20
     finally:
         executor._stop()
+
+
+def test_replays_after_crashes_stop_when_their_budget_is_spent(tmp_path):
+    """Each crash replays the cells before it; past the replay budget the rest scores 0."""
+    code = nbformat.v4.new_code_cell
+    crash = answer("import os\nos._exit(1)", "crash")
+    cells = [code("import time\ntime.sleep(3)"), crash, code("print('after the first crash')"),
+             answer("import os\nos._exit(1)", "crash_again"), code("print('not reached')")]
+    printed, errors, messages = run(cells, tmp_path, sandboxed=False, replay_budget=4)
+    assert printed[2] == "after the first crash"  # the first replay fitted in the budget
+    assert errors[4] == ["KernelDied"] and printed[4] == ""
+    assert any("used up its grading time" in message for message in messages)

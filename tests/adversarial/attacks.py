@@ -99,7 +99,7 @@ def _raw(notebook: NotebookNode) -> bytes:
 
 
 def crashes(ch: Chapter) -> Submission:
-    """A kernel crash, a segfault, an infinite loop, sys.exit, SystemExit and a memory hog."""
+    """A kernel crash, a segfault, an infinite loop, sys.exit, a memory hog and a 5 MB error."""
     a = ch.answers
     notebook = ch.notebook({
         a[0]: ch.gated(a[0], "import os\nos._exit(1)"),
@@ -107,8 +107,9 @@ def crashes(ch: Chapter) -> Submission:
         a[2]: "while True:\n    pass\n" + ch.solved[a[2]],
         a[3]: ch.wrong(a[3], "import sys\ntry:\n    sys.exit(0)\nfinally:\n    pass"),
         a[4]: ch.gated(a[4], "import numpy\nhog = numpy.ones(10**11)\nhog += 1"),
+        a[5]: ch.wrong(a[5], result="(_ for _ in ()).throw(ValueError('x' * 5_000_000))"),
     })
-    return Submission("crashes", _raw(notebook), ch.expect(a[:5]),
+    return Submission("crashes", _raw(notebook), ch.expect(a[:6]),
                       ["kernel died", "interrupted"])
 
 
@@ -207,6 +208,72 @@ def monkeypatching(ch: Chapter) -> Submission:
                       ["numpy.allclose", "course_utils.grading", "builtins", "showtraceback"])
 
 
+# Makes every course_utils.grading assertion pass: what the attacks below try to run in the tests.
+PATCH_CHECKS = ("def _patch_checks(*args, **kwargs):\n"
+                "    from course_utils import grading as _grading\n"
+                "    for _name in dir(_grading):\n"
+                "        if _name.startswith('assert_'):\n"
+                "            setattr(_grading, _name, lambda *a, **k: None)\n")
+
+
+def _attempt(attack: str) -> str:
+    """Top-level code that tries `attack` and prints, rather than fails, when it is refused."""
+    body = "\n".join("    " + line for line in attack.strip().splitlines())
+    return f"{PATCH_CHECKS}try:\n{body}\nexcept Exception as error:\n    print('attack refused:', error)\n"
+
+
+def ipython_hooks(ch: Chapter) -> Submission:
+    """Wrong answers with IPython's own hooks: transformers that rewrite the test cells, an event
+    callback, gc callbacks, rebinding a name the tests use, a patch made when a test calls it."""
+    a = ch.answers
+    notebook = ch.notebook({
+        a[0]: ch.wrong(a[0], _attempt(
+            "import ast\nclass _Blank(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+            "        return ast.Module(body=[], type_ignores=[])\n"
+            "get_ipython().ast_transformers.append(_Blank())")),
+        a[1]: ch.wrong(a[1], _attempt(
+            "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])")),
+        a[2]: ch.wrong(a[2], _attempt("get_ipython().events.register('pre_run_cell', _patch_checks)")),
+        a[3]: ch.wrong(a[3], _attempt("import gc\ngc.callbacks.append(_patch_checks)")),
+        a[4]: ch.wrong(a[4], "class _Lenient:\n    def __getattr__(self, name):\n"
+                             "        return lambda *args, **kwargs: None\ngrading = _Lenient()"),
+        a[5]: ch.wrong(a[5], PATCH_CHECKS, result="_patch_checks()"),
+    })
+    return Submission("ipython_hooks", _raw(notebook), ch.expect(a[:6]),
+                      ["ast_transformers", "input_transformers_post", "pre_run_cell", "callbacks",
+                       "the notebook's name 'grading'", "while this test ran, so it scores 0"])
+
+
+def interpreter_hooks(ch: Chapter) -> Submission:
+    """Wrong answers that would act while a test runs: a tracer, a profiler, a thread, a timer,
+    an audit hook."""
+    a = ch.answers
+    notebook = ch.notebook({
+        a[0]: ch.wrong(a[0], _attempt("import sys\nsys.settrace(lambda *args: _patch_checks())")),
+        a[1]: ch.wrong(a[1], _attempt("import threading\nthreading.setprofile(_patch_checks)\n"
+                                      "import sys\nsys.setprofile(lambda *args: _patch_checks())")),
+        a[2]: ch.wrong(a[2], _attempt("import threading, time\ndef _loop():\n    while True:\n"
+                                      "        _patch_checks()\n        time.sleep(0.001)\n"
+                                      "threading.Thread(target=_loop, daemon=True).start()")),
+        a[3]: ch.wrong(a[3], _attempt("import signal\nsignal.signal(signal.SIGALRM, _patch_checks)\n"
+                                      "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)")),
+        a[4]: ch.wrong(a[4], _attempt("import sys\nsys.addaudithook("
+                                      "lambda event, args: _patch_checks() if event == 'exec' else None)")),
+    })
+    return Submission("interpreter_hooks", _raw(notebook), ch.expect(a[:5]),
+                      ["set a trace function", "set a profile function", "start a thread",
+                       "SIGALRM", "add an audit hook"])
+
+
+def exits(ch: Chapter) -> Submission:
+    """Correct answers that end with exit(), quit() or the shell's ask_exit(): a graded kernel
+    keeps running, so they keep their points (they used to cost restarts and replays)."""
+    a = ch.answers
+    notebook = ch.notebook({a[0]: ch.solved[a[0]] + "\nexit()\n", a[1]: ch.solved[a[1]] + "\nquit()\n",
+                            a[2]: ch.solved[a[2]] + "\nget_ipython().ask_exit()\n"})
+    return Submission("exits", _raw(notebook), ch.full_marks())
+
+
 def escapes(ch: Chapter, secrets: list[str], port: int) -> Submission:
     """Answers that are right only if they can read a secret file or reach the network."""
     a = ch.answers
@@ -238,6 +305,7 @@ def all_attacks(ch: Chapter, secrets: list[str], port: int,
     controls = [Submission("solved", _raw(ch.notebook()), ch.full_marks()),
                 Submission("untouched", _raw(ch.release), {t: 0.0 for t in ch.points})]
     return controls + [crashes(ch), structure(ch), metadata(ch), monkeypatching(ch),
+                       ipython_hooks(ch), interpreter_hooks(ch), exits(ch),
                        escapes(ch, secrets, port)] + unreadable(ch, other_chapter)
 
 
