@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import base64
 import copy
+import json
 import os
 import re
 import shutil
@@ -328,35 +329,48 @@ def chromium() -> str:
     pytest.skip(message)
 
 
+# Run in a process of its own: Playwright's sync API refuses to start in a process where another
+# test (the browser tests) already runs an asyncio loop.
+BROWSER_PROBE = r"""
+import json, os, sys
+from playwright.sync_api import sync_playwright
+url, executable = sys.argv[1], sys.argv[2]
+dialogs = []
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path=executable,
+                                         args=["--no-sandbox"] if os.geteuid() == 0 else [])
+    try:
+        page = browser.new_page()
+        page.route("**/*", lambda route: route.continue_()
+                   if route.request.url.startswith("file:") else route.abort())
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(url, wait_until="load")
+        page.wait_for_timeout(1000)  # time for onerror, onload and iframes to fire
+        found = {"pwned": page.evaluate("window.__pwned"), "title": page.title(), "dialogs": dialogs,
+                 "plot_width": page.evaluate(
+                     "Math.max(0, ...[...document.querySelectorAll('img[src^=\"data:image/png\"]')]"
+                     ".map(img => img.naturalWidth))"),
+                 "handlers": page.evaluate(
+                     "[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
+                     ".filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)).length")}
+    finally:
+        browser.close()
+print(json.dumps(found))
+"""
+
+
 def test_no_student_script_runs_in_a_browser(course, template):
     executable = chromium()
-    from playwright.sync_api import sync_playwright
-
     feedback_of(course, hostile(template))
-    dialogs: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable,
-                                             args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        try:
-            page = browser.new_page()
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith("file:") else route.abort())
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(course.feedback("alice", SMALLEST).as_uri(), wait_until="load")
-            page.wait_for_timeout(1000)  # time for onerror, onload and iframes to fire
-            pwned = page.evaluate("window.__pwned")
-            title = page.title()
-            plot_width = page.evaluate(
-                "Math.max(0, ...[...document.querySelectorAll('img[src^=\"data:image/png\"]')]"
-                ".map(img => img.naturalWidth))")
-            handlers = page.evaluate(
-                "[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
-                ".filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)).length")
-        finally:
-            browser.close()
-    assert pwned is None and title != "PWNED" and dialogs == [], "a student script ran"
-    assert handlers == 0
-    assert plot_width == 2, "the plot does not show"
+    result = subprocess.run([sys.executable, "-c", BROWSER_PROBE,
+                             course.feedback("alice", SMALLEST).as_uri(), executable],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["pwned"] is None and found["title"] != "PWNED" and found["dialogs"] == [], (
+        "a student script ran")
+    assert found["handlers"] == 0
+    assert found["plot_width"] == 2, "the plot does not show"
 
 
 # -- rule 3: one bad page does not stop the class ------------------------------------------------

@@ -63,7 +63,7 @@ def reference_caller(ch: attacks.Chapter, chapter: str) -> tuple[str, list[str]]
     """The first answer after the first one whose top-level definitions are all functions with
     a reference graded in `chapter`, and those functions' names."""
     references = graded_functions(chapter)
-    for answer in tested_answers(ch)[1:]:
+    for answer in answers_with_tests(ch)[1:]:
         body = ast.parse(ch.solved[answer]).body
         names = [node.name for node in body if isinstance(node, ast.FunctionDef)]
         if names and all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Expr))
@@ -72,14 +72,14 @@ def reference_caller(ch: attacks.Chapter, chapter: str) -> tuple[str, list[str]]
     raise AssertionError(f"{chapter}: no answer defines only functions with a graded reference")
 
 
-def tested_answers(ch: attacks.Chapter) -> list[str]:
+def answers_with_tests(ch: attacks.Chapter) -> list[str]:
     """The answers followed by a test cell of their own, in notebook order."""
     return [answer for answer in ch.answers if answer in ch.test_of]
 
 
 def first_tested(ch: attacks.Chapter) -> list[str]:
     """The answers that the first test cell needs (usually one): solved in the partial one."""
-    return ch.answers[:ch.answers.index(tested_answers(ch)[0]) + 1]
+    return ch.answers[:ch.answers.index(answers_with_tests(ch)[0]) + 1]
 
 
 def submissions(ch: attacks.Chapter, chapter: str) -> tuple[dict[str, bytes], str]:
@@ -174,7 +174,7 @@ def test_untouched_scores_zero_as_with_plain_nbgrader(graded):
 def test_partial_scores_exactly_the_tests_it_passes(graded):
     refused = graded.ch.test_of[graded.caller]
     plain, pipeline = graded.plain["partial"], graded.pipeline["partial"]
-    solved = tested_answers(graded.ch)[0]
+    solved = answers_with_tests(graded.ch)[0]
     assert pipeline[graded.ch.test_of[solved]] > 0, "the solved answer's test failed"
     assert {t: s for t, s in pipeline.items() if t != refused} == \
         {t: s for t, s in plain.items() if t != refused}
