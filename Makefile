@@ -13,7 +13,7 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # nbgrader shells out to alembic, so every command runs with the venv's bin/ first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lab assignments test test-gpu bench clean
+.PHONY: setup lab assignments lint test test-gpu bench clean
 
 setup: $(STAMP)
 
@@ -36,8 +36,15 @@ assignments: $(STAMP)
 			--CourseDirectory.db_url=sqlite:///$(CURDIR)/$(VENV)/release.db || exit 1; \
 	done
 
-# Two pytest workers, one BLAS/OpenMP thread each: more threads only fight over the two cores.
+# The course's Python code, checked with the rules in pyproject.toml (a few seconds).
+LINTED := course_utils instructor tests
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+
+# Lint first, then two pytest workers, one BLAS/OpenMP thread each (more threads only fight over
+# the two cores). The run ends with what each chapter cost and the slowest tests.
 test: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The solution notebooks under nbval on a CUDA kernel (needs a CUDA build of torch, see README);
@@ -54,7 +61,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # Instructors: grade a class (instructor/README.md). COURSE is the nbgrader course folder;
-# DB_URL a gradebook URL (default sqlite COURSE/gradebook.db); SCHEDULER a Dask scheduler address.
+# DB_URL a gradebook URL (default sqlite COURSE/gradebook.db); SCHEDULER a Dask scheduler address;
+# WORKERS the grading processes of this machine without SCHEDULER (default: one per core).
 COURSE ?= .
 OUT ?= build
 .PHONY: release collect autograde feedback grades
@@ -68,7 +76,7 @@ collect: $(STAMP)
 	$(BIN)/python -m instructor.collect "$(SUBMISSIONS)" --course $(COURSE) $(addprefix --take ,$(TAKE))
 
 autograde: $(STAMP)
-	$(BIN)/python -m instructor.autograde --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+	$(BIN)/python -m instructor.autograde --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(filter command line,$(origin WORKERS)),--workers $(WORKERS))
 
 feedback: $(STAMP)
 	$(BIN)/python -m instructor.feedback --course $(COURSE) $(if $(DB_URL),--db-url "$(DB_URL)")

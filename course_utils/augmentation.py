@@ -31,7 +31,8 @@ def random_crop(x: Array, rng: np.random.Generator, pad: int = 4) -> Array:
     N, C, H, W = x.shape
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     tops, lefts = rng.integers(0, 2 * pad + 1, N), rng.integers(0, 2 * pad + 1, N)
-    return np.stack([padded[i, :, t:t + H, l:l + W] for i, (t, l) in enumerate(zip(tops, lefts))])
+    return np.stack([padded[i, :, top:top + H, left:left + W]
+                     for i, (top, left) in enumerate(zip(tops, lefts, strict=True))])
 
 
 def random_scale(x: Array, rng: np.random.Generator, low: float = 0.8, high: float = 1.2) -> Array:
@@ -86,7 +87,7 @@ def cutout(x: Array, rng: np.random.Generator, size: int) -> Array:
     N, C, H, W = x.shape
     rows, cols = rng.integers(0, H, N), rng.integers(0, W, N)
     out = x.copy()
-    for i, (r, c) in enumerate(zip(rows, cols)):
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
         top, left = max(r - size // 2, 0), max(c - size // 2, 0)
         out[i, :, top:r - size // 2 + size, left:c - size // 2 + size] = 0
     return out

@@ -128,7 +128,8 @@ def max_pool_forward_naive(x: Array, pool_param: dict) -> tuple[Array, Cache]:
         for channel in range(c):
             for i in range(h_out):
                 for j in range(w_out):
-                    out[image, channel, i, j] = x[image, channel, i * s:i * s + ph, j * s:j * s + pw].max()
+                    window = x[image, channel, i * s:i * s + ph, j * s:j * s + pw]
+                    out[image, channel, i, j] = window.max()
     return out, (x, pool_param)
 
 
@@ -166,7 +167,8 @@ def avg_pool_forward_naive(x: Array, pool_param: dict) -> tuple[Array, Cache]:
         for channel in range(c):
             for i in range(h_out):
                 for j in range(w_out):
-                    out[image, channel, i, j] = x[image, channel, i * s:i * s + ph, j * s:j * s + pw].mean()
+                    window = x[image, channel, i * s:i * s + ph, j * s:j * s + pw]
+                    out[image, channel, i, j] = window.mean()
     return out, (x, pool_param)
 
 

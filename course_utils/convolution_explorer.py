@@ -30,7 +30,8 @@ def make_filter(name: str, size: int = 3, seed: int = 0) -> np.ndarray:
 
 
 def grey_image(name: str = "camera", size: int = 128) -> np.ndarray:
-    """A scikit-image sample photo as grey float64 in [0, 1], centre-cropped and subsampled to (size, size)."""
+    """A scikit-image sample photo as grey float64 in [0, 1], centre-cropped and subsampled to
+    (size, size)."""
     image = data.load_sample_images()[name].astype(np.float64) / 255
     if image.ndim == 3:
         image = image[..., :3].mean(axis=2)
@@ -52,12 +53,13 @@ def explore_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1,
     out, _ = conv_forward_fast(image[None, None], kernel[None, None], np.zeros(1),
                                {"stride": stride, "pad": pad})
     feature_map = out[0, 0]
-    formula = (f"(W1 - F + 2P)/S + 1 = ({image.shape[1]} - {kernel.shape[1]} + 2*{pad})/{stride} + 1"
-               f" = {feature_map.shape[1]}")
+    formula = (f"(W1 - F + 2P)/S + 1 = ({image.shape[1]} - {kernel.shape[1]} + 2*{pad})/{stride}"
+               f" + 1 = {feature_map.shape[1]}")
     return feature_map, formula
 
 
-def plot_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1, pad: int = 0) -> Figure:
+def plot_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1,
+                     pad: int = 0) -> Figure:
     """Input, kernel and feature map side by side; the title shows the size formula or the error."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.5), gridspec_kw={"width_ratios": [3, 1, 3]})
     axes[0].imshow(image, cmap="gray")
@@ -81,7 +83,8 @@ def convolution_explorer_widget(image_name: str = "camera") -> ipywidgets.Widget
     image = grey_image(image_name)
     output = ipywidgets.Output()
     controls = {
-        "name": ipywidgets.Dropdown(options=sorted(FILTERS) + ["random"], value="edge", description="filter"),
+        "name": ipywidgets.Dropdown(options=sorted(FILTERS) + ["random"], value="edge",
+                                    description="filter"),
         "stride": ipywidgets.IntSlider(value=1, min=1, max=5, description="stride S"),
         "pad": ipywidgets.IntSlider(value=0, min=0, max=4, description="padding P"),
     }

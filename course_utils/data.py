@@ -67,9 +67,9 @@ def load_mnist(flatten: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarra
         x_test: shape (10000, 28, 28) or (10000, 784).
         y_test: shape (10000,).
     """
-    fix = (f"Restore {MNIST_PATH.name} by reinstalling the course (`pip install -e .` in the course "
-           f"folder) or by copying course_utils/data/{MNIST_PATH.name} from the course repository "
-           f"to {MNIST_PATH}.")
+    fix = (f"Restore {MNIST_PATH.name} by reinstalling the course (`pip install -e .` in the "
+           f"course folder) or by copying course_utils/data/{MNIST_PATH.name} from the course "
+           f"repository to {MNIST_PATH}.")
     if not MNIST_PATH.is_file():
         raise FileNotFoundError(f"MNIST not found at {MNIST_PATH}. {fix}")
     verify_checksum(MNIST_PATH, "sha256", MNIST_SHA256, fix)
@@ -158,7 +158,8 @@ def download_file(url: str, target: Path, md5: str) -> None:
     descriptor, partial = tempfile.mkstemp(dir=target.parent, suffix=".part")
     partial = Path(partial)
     try:
-        with os.fdopen(descriptor, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+        with (os.fdopen(descriptor, "wb") as out,
+              urllib.request.urlopen(url, timeout=30) as response):
             size = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=size, unit="B", unit_scale=True, desc=target.name) as bar:
                 while chunk := response.read(1 << 20):
@@ -176,7 +177,8 @@ def download_file(url: str, target: Path, md5: str) -> None:
 
 
 def _split_counts(counts: np.ndarray, total: int) -> np.ndarray:
-    """Share `total` among classes in proportion to `counts` (largest remainders), never above them."""
+    """Share `total` among classes in proportion to `counts` (largest remainders), never above
+    them."""
     quotas = total * counts / counts.sum()
     shares = np.floor(quotas).astype(np.int64)
     by_remainder = np.argsort(shares - quotas, kind="stable")  # largest remainder first
@@ -201,8 +203,9 @@ def _draw(y: np.ndarray, sizes: list[int], rng: np.random.Generator,
     parts = []
     for size in sizes:
         shares = _split_counts(remaining, size)
-        parts.append(rng.permutation(np.concatenate(
-            [pool[len(pool) - left:][:share] for pool, left, share in zip(pools, remaining, shares)])))
+        picked = [pool[len(pool) - left:][:share]
+                  for pool, left, share in zip(pools, remaining, shares, strict=True)]
+        parts.append(rng.permutation(np.concatenate(picked)))
         remaining = remaining - shares
     return parts
 

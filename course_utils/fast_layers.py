@@ -1,4 +1,5 @@
-"""Fast convolution and pooling in pure NumPy: a loop over the few filter offsets, never over pixels.
+"""Fast convolution and pooling in pure NumPy: a loop over the few filter offsets, never over
+pixels.
 
 Same API and results as course_utils.conv_layers (the naive loops), hundreds of times faster:
 - convolution is im2col: the HH*WW shifted (strided) slices of the padded input are copied into one
@@ -27,7 +28,10 @@ def _check_tiling(length: int, window: int, stride: int, pad: int = 0) -> int:
 
 
 def _shifted(x: Array, a: int, c: int, stride: int, h_out: int, w_out: int) -> Array:
-    """View of x (N, C, H, W) at window offset (a, c): element [n, ch, i, j] = x[n, ch, i*S + a, j*S + c]."""
+    """View of x (N, C, H, W) at window offset (a, c).
+
+    Element [n, ch, i, j] of the view is x[n, ch, i*S + a, j*S + c].
+    """
     return x[:, :, a:a + stride * (h_out - 1) + 1:stride, c:c + stride * (w_out - 1) + 1:stride]
 
 

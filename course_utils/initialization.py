@@ -80,7 +80,7 @@ def plot_layer_histograms(outputs: list[Array], title: str = "", axes=None):
     if axes is None:
         _, axes = plt.subplots(1, len(outputs), figsize=(2.2 * len(outputs), 2.0), sharey=True)
     value_range = (min(h.min() for h in outputs), max(h.max() for h in outputs))
-    for i, (ax, h) in enumerate(zip(axes, outputs)):
+    for i, (ax, h) in enumerate(zip(axes, outputs, strict=True)):
         ax.hist(h.ravel(), bins=40, range=value_range)
         ax.set_title(f"layer {i + 1}\nmean {h.mean():.2f} std {h.std():.2f}", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -52,7 +52,8 @@ def load_mnist_resnet(path: Path = MNIST_RESNET_PATH,
     """
     model = load_weights(architectures.mnist_resnet(), path, committed=MNIST_RESNET_PATH,
                          sha256=MNIST_RESNET_SHA256, what="MNIST ResNet weights",
-                         remake="`python -m instructor.train_mnist_resnet` (a few minutes on a CPU)")
+                         remake="`python -m instructor.train_mnist_resnet` "
+                                "(a few minutes on a CPU)")
     return model.to(device).eval()
 
 

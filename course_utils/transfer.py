@@ -222,7 +222,7 @@ class TransferTable:
         """The table as aligned text, mean accuracies to 3 decimals."""
         width = max(len(c) for c in self.columns) + 2
         lines = [f"{'labels':>14}" + "".join(f"{c:>{width}}" for c in self.columns)]
-        for row, count, values in zip(self.rows, self.label_counts, self.accuracy):
+        for row, count, values in zip(self.rows, self.label_counts, self.accuracy, strict=True):
             lines.append(f"{f'{row} ({count})':>14}" + "".join(f"{v:>{width}.3f}" for v in values))
         return "\n".join(lines)
 

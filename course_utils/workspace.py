@@ -41,7 +41,8 @@ def main() -> None:
     for path in added:
         print(f"added {path}")
     for path in differing:
-        print(f"kept your {path} (the course's version is in {assignments / path.relative_to(work)})")
+        course_version = assignments / path.relative_to(work)
+        print(f"kept your {path} (the course's version is in {course_version})")
 
 
 if __name__ == "__main__":

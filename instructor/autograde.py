@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from collections import Counter
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.utils import parse_utc
+from tqdm import tqdm
 
 from instructor.course import Course, chapter_templates
 from instructor.executor import KernelStartError
@@ -137,62 +141,148 @@ def failed_result(job: Job, error: BaseException) -> Result:
     return Result(job.student, job.chapter, nbformat.writes(notebook), [reason], 0.0)
 
 
+class SchedulerLost(RuntimeError):
+    """The Dask scheduler went away mid-run; what was stored stays, a re-run grades the rest."""
+
+
+@dataclass
+class Summary:
+    """What one run did, per chapter: graded, skipped as up to date, failed and why."""
+
+    graded: Counter = field(default_factory=Counter)
+    up_to_date: Counter = field(default_factory=Counter)
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)  # (chapter, student): why
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        chapters = sorted(set(self.graded) | set(self.up_to_date)
+                          | {chapter for chapter, _ in self.failed})
+        failed = Counter(chapter for chapter, _ in self.failed)
+        out = [f"  {'chapter':<32}{'graded':>8}{'up to date':>12}{'failed':>8}"]
+        out += [f"  {c:<32}{self.graded[c]:>8}{self.up_to_date[c]:>12}{failed[c]:>8}"
+                for c in chapters]
+        total = sum(self.graded.values())
+        per = f", {self.seconds / total:.1f} s per submission" if total else ""
+        out.append(f"  {'all':<32}{total:>8}{sum(self.up_to_date.values()):>12}"
+                   f"{len(self.failed):>8}   in {self.seconds:.0f} s{per}")
+        if self.failed:
+            out.append("  failed (a re-run grades them again):")
+            out += [f"    {chapter} {student}: {why}"
+                    for (chapter, student), why in sorted(self.failed.items())]
+        return out
+
+
 def run(course: Course, scheduler: str | None = None, workers: int | None = None,
         timeout: int = 120, sandboxed: bool = True, force: bool = False,
-        log=print) -> dict[tuple[str, str], float]:
+        log=print, progress: bool = False) -> dict[tuple[str, str], float]:
     """Grade what needs grading; return {(student, chapter): score} of this run.
 
+    `log` gets one line per graded submission and, at the end, the run's summary; `progress`
+    shows a progress bar on stderr (submissions done / total, failures, time left).
     Raises SetupError, before grading anything, when a canary kernel on a grading machine cannot
     start or imports another course_utils than expected; raises NotAllGraded at the end when a
-    submission's kernel could not start (it got no grade, so the next run grades it).
+    submission's kernel could not start (it got no grade, so the next run grades it), and
+    SchedulerLost when the connection to the scheduler is lost (what arrived before is stored).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
+    summary = Summary()
     pending = plan(course, timeout, sandboxed, force)
-    up_to_date = len(course.submissions()) - len(pending)
-    log(f"{len(pending)} submission(s) to grade, {up_to_date} up to date")
+    summary.up_to_date = Counter(chapter for _, chapter in course.submissions())
+    summary.up_to_date.subtract(item.job.chapter for item in pending)
+    log(f"{len(pending)} submission(s) to grade, {sum(summary.up_to_date.values())} up to date")
     if not pending:
         return {}
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
+    bar = tqdm(total=len(pending), unit="submission", desc="autograde", disable=not progress,
+               dynamic_ncols=True)
+    say = bar.write if progress else log
+    try:
+        client, cluster = _connect(scheduler, workers)
+    except OSError as error:
+        bar.close()
+        raise SchedulerLost(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
     scores = {}
-    not_graded = []
+    not_graded, lost = [], []
     start = time.perf_counter()
     try:
         check_workers(client, sandboxed)
         futures = {client.submit(grade, item.job, pure=False, retries=1): item for item in pending}
         for future in as_completed(futures):
-            item = futures[future]
-            digest: str | None = item.digest
+            # Dropped once yielded: the worker frees the result (a worker that dies later would
+            # otherwise have its finished tasks graded again elsewhere).
+            item = futures.pop(future)
+            job, digest = item.job, item.digest
             try:
                 result = future.result()
+            except CancelledError:  # the scheduler went away: no grade, graded by the next run
+                lost.append(item)
+                continue
             except KernelStartError as error:  # the grader's failure: no grade, retried next run
-                not_graded.append(f"{item.job.chapter} {item.job.student}: {error}")
-                log(f"{item.job.chapter} {item.job.student}: not graded, {error}")
+                not_graded.append(f"{job.chapter} {job.student}: {error}")
+                summary.failed[(job.chapter, job.student)] = f"not graded, {error}"
+                say(f"{job.chapter} {job.student}: not graded, {error}")
+                _advance(bar, summary)
                 continue
             except Exception as error:  # the task itself failed: zero for now, retried next run
-                result, digest = failed_result(item.job, error), None
+                result, digest = failed_result(job, error), None
+                summary.failed[(job.chapter, job.student)] = (
+                    f"the grading task failed ({type(error).__name__}: {error}); scored 0 for now")
             try:
                 score = store(course, result, digest)
             except Exception as error:  # nbgrader refused the graded notebook: zero, retried
-                score = store(course, failed_result(item.job, error), None)
-            scores[(item.job.student, item.job.chapter)] = score
+                score = store(course, failed_result(job, error), None)
+                summary.failed[(job.chapter, job.student)] = (
+                    f"nbgrader refused the graded notebook ({type(error).__name__}: {error}); "
+                    "scored 0 for now")
+            scores[(job.student, job.chapter)] = score
+            if (job.chapter, job.student) not in summary.failed:
+                summary.graded[job.chapter] += 1
             note = f" ({len(result.messages)} message(s))" if result.messages else ""
-            log(f"{item.job.chapter} {item.job.student}: {score:g}{note} [{result.seconds:.1f} s]")
+            say(f"{job.chapter} {job.student}: {score:g}{note} [{result.seconds:.1f} s]")
+            _advance(bar, summary)
     finally:
-        client.close()
+        bar.close()
+        # Closing a client that lost its scheduler cancels its attempt to reconnect, which
+        # distributed logs as an error with a traceback; SchedulerLost below says what happened.
+        client_log = logging.getLogger("distributed.client")
+        level = client_log.level
+        client_log.setLevel(logging.CRITICAL if lost else level)
+        try:
+            client.close()
+        finally:
+            client_log.setLevel(level)
         if cluster is not None:
             cluster.close()
-    log(f"graded {len(scores)} in {time.perf_counter() - start:.1f} s")
+    summary.seconds = time.perf_counter() - start
+    log(f"graded {len(scores)} in {summary.seconds:.1f} s")
+    for line in summary.lines():
+        log(line)
+    if lost:
+        raise SchedulerLost(
+            f"lost the connection to the Dask scheduler {scheduler}: {len(scores)} submission(s) "
+            f"were graded and stored, {len(lost)} were not. Start the scheduler and its workers "
+            "again and re-run autograde: it grades only those.")
     if not_graded:
         raise NotAllGraded(f"{len(not_graded)} submission(s) got no grade because their kernel "
                            "could not start; run autograde again to grade them:\n  "
                            + "\n  ".join(not_graded))
     return scores
+
+
+def _connect(scheduler: str | None, workers: int | None):
+    """A client of the scheduler at `scheduler`, or of a new LocalCluster (then also returned)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout=30), None
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                           processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def _advance(bar: tqdm, summary: Summary) -> None:
+    bar.set_postfix(failed=len(summary.failed), refresh=False)
+    bar.update()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -219,8 +309,9 @@ def main(argv: list[str] | None = None) -> None:
                      "Use --no-sandbox only for trusted notebooks.")
     course = Course(Path(args.course).resolve(), args.db_url)
     try:
-        run(course, args.scheduler, args.workers, args.timeout, sandboxed, args.force)
-    except (SetupError, NotAllGraded) as error:
+        run(course, args.scheduler, args.workers, args.timeout, sandboxed, args.force,
+            progress=True)
+    except (SetupError, NotAllGraded, SchedulerLost) as error:
         sys.exit(f"autograde: {error}")
 
 

@@ -1,106 +1,222 @@
-"""Benchmark: the same N submissions of ch01 graded serially by plain `nbgrader autograde` and
-in parallel by `make autograde` (Dask LocalCluster, one sandboxed kernel per task), in one run.
+"""Benchmark: grading throughput at class size, every grader on the same submissions in one run.
 
-    python -m instructor.bench_autograde [N]       (also `make bench`, as "autograde")
+    python -m instructor.bench_autograde [--per-chapter N] [--chapters CH ...]
+                                         (also `make bench`, as "autograde")
 
-Both graders start from a course where the chapter is already in the gradebook; the parallel
-time includes what `make autograde` does on top of grading (generate_assignment to build the
-grading template, starting the cluster), and its grading phase alone is shown too. Both must
-give the same scores.
+N submissions of each chapter (default 24 of ch02 and 24 of ch05; a third solved, a third
+partial -- every other answer solved -- and a third blank) are graded by
+- plain `nbgrader autograde`, serially, one chapter after the other (no sandbox);
+- `make autograde`'s command (`python -m instructor.autograde`) with 1 and with 2 workers
+  (Dask, each submission in its own sandboxed kernel);
+- bare execution: the notebook the grader runs for each submission (the grading template with
+  the student's answers) executed serially by nbclient, without sandbox, guard or gradebook.
+Each grader runs as a child process in a fresh copy of the course whose chapters are already in
+the gradebook (as after `make release`), so that its CPU time is its children's rusage
+(workers and kernels included). The fixed cost of `make autograde` is its whole time less its
+grading phase (registering the chapters, building templates, starting the cluster, the canary
+kernel); its overhead per submission is its grading phase with one worker over bare execution.
+All graders must give the same scores.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 from nbgrader.api import Gradebook
 
-from instructor import autograde
-from instructor.course import ROOT, Course, nbgrader
+from instructor.course import ROOT, Course, chapter_templates, nbgrader
 from instructor.sandbox import sandbox_available
+from instructor.submission import nbgrader_meta, rebuild
 
-CHAPTER = "ch01_introduction"
-
-
-def _submissions(release: nbformat.NotebookNode, solution: nbformat.NotebookNode, count: int) -> list[bytes]:
-    """Alternately solved and untouched notebooks."""
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    solved = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
-    for cell in solved.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = "\n".join(line for line in answers[meta["grade_id"]].splitlines()
-                                    if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
-    return [nbformat.writes(solved if k % 2 == 0 else release).encode() for k in range(count)]
+CHAPTERS = ("ch02_image_classification", "ch05_cnn")
+KINDS = ("solved", "partial", "blank")
+GRADING_PHASE = re.compile(r"^graded (\d+) in ([\d.]+) s$", re.M)
+GOALS = (("make autograde, 2 workers vs serial nbgrader", 1.8),
+         ("2 workers vs 1 worker", 1.7))
+MAX_OVERHEAD = 0.20
 
 
-def _course(folder: Path) -> Course:
-    """A course with the chapter in its gradebook, its student notebook in folder/release."""
-    folder.mkdir()
+@dataclass
+class Timing:
+    """One grader's run: wall seconds, CPU seconds of it and its children, grading phase."""
+
+    name: str
+    seconds: float
+    cpu_seconds: float
+    grading_seconds: float | None = None  # make autograde's grading phase alone
+
+    @property
+    def fixed_seconds(self) -> float | None:
+        return None if self.grading_seconds is None else self.seconds - self.grading_seconds
+
+
+def submissions(chapter: str, release: nbformat.NotebookNode, count: int) -> dict[str, bytes]:
+    """`count` submissions of `chapter`, by student id: solved, partial and blank in turn."""
+    solution = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    answers = {nbgrader_meta(c)["grade_id"]: c.source for c in solution.cells
+               if nbgrader_meta(c).get("solution")}
+    kinds = {}
+    for kind in KINDS:
+        notebook = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
+        answer_cells = [c for c in notebook.cells if nbgrader_meta(c).get("solution")]
+        solved = {"solved": answer_cells, "partial": answer_cells[::2], "blank": []}[kind]
+        for cell in solved:
+            cell.source = _without_markers(answers[nbgrader_meta(cell)["grade_id"]])
+        kinds[kind] = nbformat.writes(notebook).encode()
+    return {f"{KINDS[k % 3]}{k:02d}": kinds[KINDS[k % 3]] for k in range(count)}
+
+
+def _without_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines()
+                     if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+
+
+def make_course(folder: Path, chapters: tuple[str, ...], count: int) -> Course:
+    """A course with `chapters` in its gradebook and `count` submissions of each."""
+    folder.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", folder)
-    shutil.copytree(ROOT / "solutions" / CHAPTER, folder / "solutions" / CHAPTER)
     course = Course(folder)
-    nbgrader(course, "generate_assignment", CHAPTER, "--force",
-             f"--CourseDirectory.release_directory={folder / 'release'}")
+    for chapter in chapters:
+        shutil.copytree(ROOT / "solutions" / chapter, folder / "solutions" / chapter)
+        release = nbformat.reads(chapter_templates(course, chapter).release, as_version=4)
+        for student, raw in submissions(chapter, release, count).items():
+            path = course.submitted(student, chapter)
+            path.parent.mkdir(parents=True)
+            path.write_bytes(raw)
     return course
 
 
-def _submit(course: Course, submissions: list[bytes]) -> None:
-    for k, raw in enumerate(submissions):
-        path = course.submitted(f"student{k:02d}", CHAPTER)
-        path.parent.mkdir(parents=True)
-        path.write_bytes(raw)
+def timed(name: str, work: Callable[[], str]) -> tuple[Timing, str]:
+    """Run `work` (which runs child processes); its wall and CPU time, children included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = work()
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(name, seconds, cpu), out
 
 
-def _scores(course: Course) -> dict[str, float]:
+def child(command: list[str]) -> str:
+    """Run `command` as the graders run, one BLAS thread; its stdout."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def serial_nbgrader(course: Course, chapters: tuple[str, ...]) -> Timing:
+    timing, _ = timed("nbgrader autograde (serial, no sandbox)",
+                      lambda: "".join(nbgrader(course, "autograde", chapter).stdout
+                                      for chapter in chapters))
+    return timing
+
+
+def make_autograde(course: Course, workers: int, sandboxed: bool) -> Timing:
+    command = [sys.executable, "-m", "instructor.autograde", "--course", str(course.root),
+               "--workers", str(workers), *([] if sandboxed else ["--no-sandbox"])]
+    timing, out = timed(f"make autograde, {workers} worker{'s' * (workers > 1)}",
+                        lambda: child(command))
+    timing.grading_seconds = float(GRADING_PHASE.search(out).group(2))
+    return timing
+
+
+def bare(course: Course, chapters: tuple[str, ...], folder: Path) -> Timing:
+    """The notebooks the grader runs, built beforehand, run by nbclient one after the other."""
+    for chapter in chapters:
+        templates = chapter_templates(course, chapter)
+        template = nbformat.reads(templates.grading, as_version=4)
+        release = nbformat.reads(templates.release, as_version=4)
+        for student, submitted in course.submissions():
+            if submitted == chapter:
+                raw = course.submitted(student, chapter).read_bytes()
+                nbformat.write(rebuild(raw, template, release).notebook,
+                               folder / f"{chapter}-{student}.ipynb")
+    command = [sys.executable, "-m", "instructor.bench_autograde", "--bare", str(folder)]
+    timing, _ = timed("bare nbclient execution (serial)", lambda: child(command))
+    return timing
+
+
+def run_bare(folder: Path) -> None:
+    """Child process of `bare`: execute every notebook in `folder` with nbclient, in order."""
+    for path in sorted(folder.glob("*.ipynb")):
+        with tempfile.TemporaryDirectory(prefix="bare-") as work:
+            NotebookClient(nbformat.read(path, as_version=4), timeout=120, allow_errors=True,
+                           kernel_name="python3", resources={"metadata": {"path": work}}).execute()
+
+
+def scores(course: Course, chapters: tuple[str, ...]) -> dict[tuple[str, str], float]:
     with Gradebook(course.gradebook_url) as gradebook:
-        return {s.student.id: s.score for s in gradebook.assignment_submissions(CHAPTER)}
+        return {(s.student.id, chapter): s.score for chapter in chapters
+                for s in gradebook.assignment_submissions(chapter)}
 
 
-def run(count: int = 8) -> dict[str, float]:
-    """Time both graders on `count` submissions; print a table; return the timings."""
+def run(per_chapter: int = 24, chapters: tuple[str, ...] = CHAPTERS) -> dict[str, Timing]:
+    """Time every grader on the same submissions; print the table and the goals; return it."""
     sandboxed, why = sandbox_available()
+    count = per_chapter * len(chapters)
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as folder:
-        serial, parallel = _course(Path(folder) / "serial"), _course(Path(folder) / "parallel")
-        release = nbformat.read(serial.root / "release" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-        solution = nbformat.read(ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-        raws = _submissions(release, solution, count)
-        _submit(serial, raws)
-        _submit(parallel, raws)
-
-        start = time.perf_counter()
-        nbgrader(serial, "autograde", CHAPTER)
-        serial_seconds = time.perf_counter() - start
-
-        lines: list[str] = []
-        start = time.perf_counter()
-        autograde.run(parallel, workers=os.cpu_count(), sandboxed=sandboxed, log=lines.append)
-        parallel_seconds = time.perf_counter() - start
-        grading = float(next(line.split(" in ")[1].split(" s")[0] for line in lines if line.startswith("graded ")))
-        same = _scores(serial) == _scores(parallel)
-
-    print(f"autograde: {count} submissions of {CHAPTER} (half solved, half untouched), "
-          f"{os.cpu_count()} cores{'' if sandboxed else ', parallel path UNSANDBOXED: ' + why}")
-    print(f"  {'grader':<46}{'seconds':>9}{'s/submission':>14}{'speed-up':>10}")
-    rows = [("nbgrader autograde (serial, no sandbox)", serial_seconds),
-            ("make autograde (Dask, sandboxed), whole command", parallel_seconds),
-            ("make autograde, grading phase only", grading)]
-    for name, seconds in rows:
-        print(f"  {name:<46}{seconds:>9.1f}{seconds / count:>14.2f}{serial_seconds / seconds:>9.2f}x")
-    print(f"  same scores from both: {same}\n")
-    return {"serial": serial_seconds, "parallel": parallel_seconds, "grading": grading, "same": same}
+        courses = {name: make_course(Path(folder) / name, chapters, per_chapter)
+                   for name in ("serial", "one", "two", "bare")}
+        (Path(folder) / "bare-notebooks").mkdir()
+        runs = [serial_nbgrader(courses["serial"], chapters),
+                make_autograde(courses["one"], 1, sandboxed),
+                make_autograde(courses["two"], 2, sandboxed),
+                bare(courses["bare"], chapters, Path(folder) / "bare-notebooks")]
+        graded = [scores(courses[name], chapters) for name in ("serial", "one", "two")]
+    serial, one, two, plain = runs
+    print(f"autograde: {per_chapter} submissions each of {', '.join(chapters)} ({count} in all; "
+          f"solved, partial, blank in turn), {os.cpu_count()} cores"
+          f"{'' if sandboxed else '; make autograde UNSANDBOXED: ' + why}")
+    print(f"  {'grader':<42}{'seconds':>9}{'s/subm.':>9}{'CPU s/subm.':>13}{'fixed s':>9}"
+          f"{'speed-up':>10}")
+    for timing in runs:
+        fixed = "" if timing.fixed_seconds is None else f"{timing.fixed_seconds:.1f}"
+        speed_up = serial.seconds / timing.seconds
+        print(f"  {timing.name:<42}{timing.seconds:>9.1f}{timing.seconds / count:>9.2f}"
+              f"{timing.cpu_seconds / count:>13.2f}{fixed:>9}{speed_up:>9.2f}x")
+    print("  speed-up: seconds of serial nbgrader / seconds of the grader, whole commands")
+    ratios = {GOALS[0][0]: serial.seconds / two.seconds, GOALS[1][0]: one.seconds / two.seconds}
+    for name, goal in GOALS:
+        verdict = "met" if ratios[name] >= goal else "NOT met"
+        print(f"  {name}: {ratios[name]:.2f}x (goal >= {goal}x: {verdict})")
+    phase = two.grading_seconds / one.grading_seconds
+    print(f"  grading phases alone: 1 worker {one.grading_seconds:.1f} s, 2 workers "
+          f"{two.grading_seconds:.1f} s ({1 / phase:.2f}x)")
+    overhead = one.grading_seconds / plain.seconds - 1
+    verdict = "met" if overhead <= MAX_OVERHEAD else "NOT met"
+    print(f"  overhead of make autograde's grading (1 worker) over bare execution: "
+          f"{overhead:+.1%} per submission, {(one.grading_seconds - plain.seconds) / count:+.2f} s "
+          f"(goal <= {MAX_OVERHEAD:.0%}: {verdict})")
+    print(f"  same scores from every grader: {graded[0] == graded[1] == graded[2]}\n")
+    return {timing.name: timing for timing in runs}
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    run(int(argv[0]) if argv else 8)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-chapter", type=int, default=24, help="submissions per chapter")
+    parser.add_argument("--chapters", nargs="+", default=list(CHAPTERS))
+    parser.add_argument("--bare", metavar="COURSE", help=argparse.SUPPRESS)  # run_bare's child
+    args = parser.parse_args(argv)
+    if args.bare:
+        run_bare(Path(args.bare))
+    else:
+        run(args.per_chapter, tuple(args.chapters))
 
 
 if __name__ == "__main__":

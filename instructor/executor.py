@@ -370,7 +370,8 @@ class SandboxedExecute(Execute):
 
     def _give_up(self, start: int, reason: str) -> None:
         """Fail every code cell from `start` on (they score 0), saying why once."""
-        cells = [i for i in range(start, len(self.nb.cells)) if self.nb.cells[i].cell_type == "code"]
+        cells = [i for i in range(start, len(self.nb.cells))
+                 if self.nb.cells[i].cell_type == "code"]
         if cells:
             self._event(cells[0], self.nb.cells[cells[0]],
                         f"{reason}: this cell and the ones after it were not run.")

@@ -3,8 +3,8 @@
 Two checks:
 - every distinctive line (16+ characters of code, not a comment) of a solution region or
   hidden-test region of those chapters' instructor notebooks that is not also in a public cell
-  of that notebook or of a released chapter (where students see it anyway) must appear in no file of the bundle (notebooks are compared
-  cell line by cell line);
+  of that notebook or of a released chapter (where students see it anyway) must appear in no
+  file of the bundle (notebooks are compared cell line by cell line);
 - no function of the bundle's course_utils may implement an answer of those chapters: a function
   with the name of one that an answer cell defines must be a NotImplementedError stub (this
   catches a reference implementation someone forgot to mark @graded_in).

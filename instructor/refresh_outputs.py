@@ -1,6 +1,6 @@
 """Re-execute solution notebooks and keep only the outputs that nbval checks.
 
-Usage: python -m instructor.refresh_outputs solutions/ch02_image_classification/ch02_image_classification.ipynb [...]
+Usage: python -m instructor.refresh_outputs solutions/chNN_topic/chNN_topic.ipynb [...]
 
 Cells tagged ``nbval-check-output`` keep their fresh outputs (nbval compares them on every test
 run); every other cell is committed without outputs. A cell that raises stops the refresh, so a
@@ -22,7 +22,8 @@ def is_output_checked(cell: nbformat.NotebookNode) -> bool:
 
 
 def refresh(path: Path, timeout: int = 600) -> float:
-    """Execute the notebook at `path` in its folder, strip unchecked outputs, save; return seconds."""
+    """Execute the notebook at `path` in its folder, strip unchecked outputs, save it; return
+    the seconds it took."""
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(notebook, timeout=timeout, kernel_name="python3",

@@ -18,8 +18,9 @@ from course_utils import data
 Recipe = Callable[[int, int], tuple[torch.nn.Module, dict]]  # (epochs, seed) -> (model, history)
 
 
-def train_and_save(description: str, recipe: Recipe, test_accuracy: Callable[[torch.nn.Module], float],
-                   output: Path, min_accuracy: float, argv: list[str] | None = None) -> None:
+def train_and_save(description: str, recipe: Recipe,
+                   test_accuracy: Callable[[torch.nn.Module], float], output: Path,
+                   min_accuracy: float, argv: list[str] | None = None) -> None:
     """Train with `recipe`, report, and save the weights to --output (default `output`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--epochs", type=int, default=2)

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,9 @@ def bench_ch03_losses(num_examples: int = 500, repeat: int = 5) -> None:
         naive = getattr(losses, f"{loss}_loss_naive")
         vectorized = getattr(losses, f"{loss}_loss_vectorized")
         timings, results = {}, {}
-        for name, function in {f"{loss}_loss_naive": naive, f"{loss}_loss_vectorized": vectorized}.items():
-            timings[name], results[name] = best_time(lambda: function(W, X, y, 1e-4), repeat)
+        versions = {f"{loss}_loss_naive": naive, f"{loss}_loss_vectorized": vectorized}
+        for name, function in versions.items():
+            timings[name], results[name] = best_time(partial(function, W, X, y, 1e-4), repeat)
         baseline = f"{loss}_loss_naive"
         rows = [(name, timings[name], float(np.abs(results[name][1] - results[baseline][1]).max()))
                 for name in timings]
@@ -93,7 +95,8 @@ def bench_ch05_conv_pool(repeat: int = 5) -> None:
     x = rng.standard_normal((20, 3, 32, 32))
     w, b = rng.standard_normal((16, 3, 5, 5)), rng.standard_normal(16)
     conv, pool = {"stride": 1, "pad": 2}, {"pool_height": 2, "pool_width": 2, "stride": 2}
-    dout_conv, dout_pool = rng.standard_normal((20, 16, 32, 32)), rng.standard_normal((20, 3, 16, 16))
+    dout_conv = rng.standard_normal((20, 16, 32, 32))
+    dout_pool = rng.standard_normal((20, 3, 16, 16))
 
     def torch_gradient(forward: Callable[..., torch.Tensor], dout: np.ndarray,
                        *arrays: np.ndarray) -> np.ndarray:
@@ -107,7 +110,8 @@ def bench_ch05_conv_pool(repeat: int = 5) -> None:
                 dout_conv, conv_layers.conv_forward_naive(x, w, b, conv)[1])[0],
             "fast": lambda: fast_layers.conv_backward_fast(
                 dout_conv, fast_layers.conv_forward_fast(x, w, b, conv)[1])[0],
-            "torch": lambda: torch_gradient(lambda *t: F.conv2d(*t, padding=2), dout_conv, x, w, b)},
+            "torch": lambda: torch_gradient(lambda *t: F.conv2d(*t, padding=2),
+                                            dout_conv, x, w, b)},
         "max pool 2x2, stride 2": {
             "naive": lambda: conv_layers.max_pool_backward_naive(
                 dout_pool, conv_layers.max_pool_forward_naive(x, pool)[1]),
@@ -141,7 +145,7 @@ def bench_ch07_batchnorm_backward(shape: tuple[int, int] = (4096, 1024), repeat:
                 "batchnorm_backward_alt": normalization.batchnorm_backward_alt}
     timings, results = {}, {}
     for name, backward in versions.items():
-        timings[name], results[name] = best_time(lambda: backward(dout, cache), repeat)
+        timings[name], results[name] = best_time(partial(backward, dout, cache), repeat)
     baseline = "batchnorm_backward"
     rows = [(name, timings[name], float(np.abs(results[name][0] - results[baseline][0]).max()))
             for name in versions]

@@ -67,10 +67,11 @@ def printed(cell: nbformat.NotebookNode) -> str:
     return "".join(parts)
 
 
-def differing_cells(gpu: nbformat.NotebookNode, cpu: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
+def differing_cells(gpu: nbformat.NotebookNode,
+                    cpu: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
     """(cell index, GPU text, CPU text) for each code cell whose printed output differs."""
     return [(index, printed(g), printed(c))
-            for index, (g, c) in enumerate(zip(gpu.cells, cpu.cells))
+            for index, (g, c) in enumerate(zip(gpu.cells, cpu.cells, strict=True))
             if g.cell_type == "code" and printed(g) != printed(c)]
 
 
@@ -83,10 +84,12 @@ def report(results: list[tuple[str, str, float, str]], out: Path, jobs: int) -> 
     import torch
     times = {(chapter, device): (seconds, error) for chapter, device, seconds, error in results}
     chapters = sorted({chapter for chapter, *_ in results})
-    lines = [f"# Solution notebooks on {torch.cuda.get_device_name(0)} vs the CPU of the same machine",
-             "", f"{os.cpu_count()} CPU cores, {len(results)} runs, {jobs} at a time, OMP_NUM_THREADS="
+    gpu_name = torch.cuda.get_device_name(0)
+    lines = [f"# Solution notebooks on {gpu_name} vs the CPU of the same machine", "",
+             f"{os.cpu_count()} CPU cores, {len(results)} runs, {jobs} at a time, OMP_NUM_THREADS="
              f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch {torch.__version__}.", "",
-             "| notebook | GPU | CPU | CPU / GPU | cells printing differently |", "|---|---|---|---|---|"]
+             "| notebook | GPU | CPU | CPU / GPU | cells printing differently |",
+             "|---|---|---|---|---|"]
     details = []
     for chapter in chapters:
         (gpu_s, gpu_error), (cpu_s, cpu_error) = times[chapter, "cuda"], times[chapter, "cpu"]
@@ -99,7 +102,8 @@ def report(results: list[tuple[str, str, float, str]], out: Path, jobs: int) -> 
             if error:
                 details.append(f"\n**{chapter} failed on the {device}:** {error}")
         for index, gpu_text, cpu_text in differing:
-            details.append(f"\n## {chapter}, cell {index}\nGPU:\n{indent(gpu_text)}\nCPU:\n{indent(cpu_text)}")
+            details.append(f"\n## {chapter}, cell {index}\n"
+                           f"GPU:\n{indent(gpu_text)}\nCPU:\n{indent(cpu_text)}")
     return "\n".join(lines + details) + "\n"
 
 

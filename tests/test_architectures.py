@@ -50,7 +50,7 @@ def test_se_resnext_adds_the_se_parameters():
     assert count(plain) == 25_028_904
     # Each block adds two linear layers C -> C/16 -> C; 3, 4, 6, 3 blocks of C = 256 ... 2048.
     extra = sum(n * (2 * c * c // 16 + c // 16 + c)
-                for n, c in zip([3, 4, 6, 3], [256, 512, 1024, 2048]))
+                for n, c in zip([3, 4, 6, 3], [256, 512, 1024, 2048], strict=True))
     assert count(squeezed) - count(plain) == extra
 
 

@@ -56,7 +56,8 @@ def test_mixup_blends_images_and_labels_with_the_same_weights():
     xm, ym = aug.mixup(x, y, 3, np.random.default_rng(0), alpha=0.4)
     rng = np.random.default_rng(0)
     lam, perm = rng.beta(0.4, 0.4, 8), rng.permutation(8)
-    np.testing.assert_allclose(xm, lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm])
+    np.testing.assert_allclose(
+        xm, lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm])
     np.testing.assert_allclose(ym.sum(axis=1), 1)
     assert ym.shape == (8, 3)
 

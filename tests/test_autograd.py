@@ -79,7 +79,7 @@ def test_random_expressions_match_pytorch(seed):
     out_value.backward()
     out_tensor.backward()
     assert out_value.data == pytest.approx(out_tensor.item(), rel=1e-12, abs=1e-12)
-    for v, t in zip(value_leaves, tensor_leaves):
+    for v, t in zip(value_leaves, tensor_leaves, strict=True):
         expected = 0.0 if t.grad is None else t.grad.item()
         assert v.grad == pytest.approx(expected, rel=1e-9, abs=1e-12), f"seed {seed}"
 

@@ -37,10 +37,14 @@ def test_conv_backward_numerical() -> None:
     out, cache = conv_layers.conv_forward_naive(x, w, b, param)
     dout = np.random.default_rng(3).normal(size=out.shape)
     dx, dw, db = conv_layers.conv_backward_naive(dout, cache)
+
+    def forward(*arrays: np.ndarray) -> np.ndarray:
+        return conv_layers.conv_forward_naive(*arrays, param)[0]
+
     num = {
-        "dx": numerical_gradient_array(lambda v: conv_layers.conv_forward_naive(v, w, b, param)[0], x, dout),
-        "dw": numerical_gradient_array(lambda v: conv_layers.conv_forward_naive(x, v, b, param)[0], w, dout),
-        "db": numerical_gradient_array(lambda v: conv_layers.conv_forward_naive(x, w, v, param)[0], b, dout),
+        "dx": numerical_gradient_array(lambda v: forward(v, w, b), x, dout),
+        "dw": numerical_gradient_array(lambda v: forward(x, v, b), w, dout),
+        "db": numerical_gradient_array(lambda v: forward(x, w, v), b, dout),
     }
     for name, analytic in (("dx", dx), ("dw", dw), ("db", db)):
         assert relative_error(analytic, num[name]) < 1e-7, name
@@ -112,6 +116,7 @@ def test_conv_relu_pool_sandwich_gradient() -> None:
 
 
 def test_graded_marks() -> None:
-    for name in ("conv_output_size", "conv_layer_parameter_count", "conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
-                 "max_pool_backward_naive", "avg_pool_forward_naive", "avg_pool_backward_naive"):
+    for name in ("conv_output_size", "conv_layer_parameter_count", "conv_forward_naive",
+                 "conv_backward_naive", "max_pool_forward_naive", "max_pool_backward_naive",
+                 "avg_pool_forward_naive", "avg_pool_backward_naive"):
         assert getattr(conv_layers, name).__graded_in__ == "ch05_cnn"

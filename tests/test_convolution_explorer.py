@@ -28,7 +28,8 @@ def test_feature_map_matches_torch_and_formula(name: str, stride: int, pad: int)
 def test_blur_keeps_constant_image_and_edge_kills_it() -> None:
     flat = np.full((10, 10), 0.5)
     np.testing.assert_allclose(ce.explore_convolution(flat, ce.make_filter("blur"))[0], 0.5)
-    np.testing.assert_allclose(ce.explore_convolution(flat, ce.make_filter("edge"))[0], 0, atol=1e-12)
+    np.testing.assert_allclose(ce.explore_convolution(flat, ce.make_filter("edge"))[0], 0,
+                               atol=1e-12)
 
 
 def test_errors_for_bad_configuration() -> None:

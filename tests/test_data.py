@@ -54,7 +54,8 @@ def test_mnist_checksum_is_verified_once_per_version_of_the_file(tmp_path, monke
     monkeypatch.setattr(data, "MNIST_PATH", copy)
     hashed = []
     real_digest = data.file_digest
-    monkeypatch.setattr(data, "file_digest", lambda *args: hashed.append(args) or real_digest(*args))
+    monkeypatch.setattr(data, "file_digest",
+                        lambda *args: hashed.append(args) or real_digest(*args))
     data.load_mnist()
     data.load_mnist()
     assert len(hashed) == 1
@@ -136,7 +137,8 @@ def make_cifar_archive(path, per_batch=4, batches=data.CIFAR10_BATCHES, seed=0):
             rows = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
             labels = rng.integers(0, 10, size=per_batch).tolist()
             content[name] = rows, labels
-            payload = pickle.dumps({b"data": rows, b"labels": labels, b"batch_label": name.encode()})
+            payload = pickle.dumps({b"data": rows, b"labels": labels,
+                                    b"batch_label": name.encode()})
             member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             member.size = len(payload)
             tar.addfile(member, io.BytesIO(payload))
@@ -230,7 +232,8 @@ def labelled():
 
 def test_train_val_test_split_is_disjoint_complete_and_stratified(labelled):
     x, y = labelled
-    x_train, y_train, x_val, y_val, x_test, y_test = data.train_val_test_split(x, y, 0.2, 0.1, seed=0)
+    x_train, y_train, x_val, y_val, x_test, y_test = data.train_val_test_split(
+        x, y, 0.2, 0.1, seed=0)
     assert (len(x_train), len(x_val), len(x_test)) == (140, 40, 20)
     assert sorted(np.concatenate([x_train, x_val, x_test]).tolist()) == x.tolist()
     for xs, ys in [(x_train, y_train), (x_val, y_val), (x_test, y_test)]:
@@ -244,7 +247,7 @@ def test_train_val_test_split_is_reproducible(labelled):
     first = data.train_val_test_split(x, y, 0.2, 0.2, seed=1)
     again = data.train_val_test_split(x, y, 0.2, 0.2, seed=1)
     other = data.train_val_test_split(x, y, 0.2, 0.2, seed=2)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other[0])
 
 

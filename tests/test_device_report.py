@@ -32,12 +32,14 @@ def test_differing_cells_lists_only_code_cells_that_print_differently():
 
 def test_printed_includes_results_and_errors():
     cell = nbformat.v4.new_code_cell("...")
-    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "42"}, execution_count=1),
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "42"},
+                                           execution_count=1),
                     nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=[])]
     assert device_report.printed(cell) == "42ValueError: bad"
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason="checks the message shown where there is no GPU")
 def test_refuses_to_run_without_a_gpu(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
                             capture_output=True, text=True)

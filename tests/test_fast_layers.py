@@ -16,7 +16,7 @@ def test_conv_fast_equals_naive(stride: int, pad: int, h: int) -> None:
     np.testing.assert_allclose(fast, out, rtol=1e-10, atol=1e-12)
     dout = rng.normal(size=out.shape)
     for name, a, c in zip(("dx", "dw", "db"), fast_layers.conv_backward_fast(dout, fast_cache),
-                          conv_layers.conv_backward_naive(dout, cache)):
+                          conv_layers.conv_backward_naive(dout, cache), strict=True):
         assert a.shape == c.shape, name
         np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12, err_msg=name)
 
@@ -44,14 +44,15 @@ def test_sandwich_fast_equals_naive() -> None:
     np.testing.assert_allclose(fast, out, rtol=1e-10)
     dout = rng.normal(size=out.shape)
     for a, c in zip(fast_layers.conv_relu_pool_backward_fast(dout, fast_cache),
-                    conv_layers.conv_relu_pool_backward(dout, cache)):
+                    conv_layers.conv_relu_pool_backward(dout, cache), strict=True):
         np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
 
 
 def test_fast_rejects_non_tiling() -> None:
     x = np.zeros((1, 1, 7, 7))
     with pytest.raises(ValueError, match="do not tile"):
-        fast_layers.conv_forward_fast(x, np.zeros((1, 1, 3, 3)), np.zeros(1), {"stride": 3, "pad": 0})
+        fast_layers.conv_forward_fast(x, np.zeros((1, 1, 3, 3)), np.zeros(1),
+                                      {"stride": 3, "pad": 0})
     with pytest.raises(ValueError, match="do not tile"):
         fast_layers.max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
 
@@ -61,7 +62,8 @@ def test_max_pool_ties_go_to_the_first_maximum_like_naive() -> None:
     pool = {"pool_height": 2, "pool_width": 2, "stride": 2}
     dout = np.arange(8.0).reshape(1, 2, 2, 2)
     fast = fast_layers.max_pool_backward_fast(dout, fast_layers.max_pool_forward_fast(x, pool)[1])
-    naive = conv_layers.max_pool_backward_naive(dout, conv_layers.max_pool_forward_naive(x, pool)[1])
+    naive = conv_layers.max_pool_backward_naive(
+        dout, conv_layers.max_pool_forward_naive(x, pool)[1])
     np.testing.assert_array_equal(fast, naive)
     np.testing.assert_array_equal(fast[0, 0, ::2, ::2], dout[0, 0])
     assert fast.sum() == dout.sum()

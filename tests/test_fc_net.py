@@ -64,4 +64,5 @@ def test_each_layer_draws_its_own_dropout_mask(monkeypatch):
     model._dropout_calls = 0
     masks.clear()
     model.loss(X, y)
-    assert all(np.array_equal(a, b) for a, b in zip(masks, first_call)), "not reproducible from the seed"
+    assert all(np.array_equal(a, b) for a, b in zip(masks, first_call, strict=True)), (
+        "not reproducible from the seed")

@@ -31,7 +31,8 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     result = subprocess.run([str(Path(bin_dir) / "nbgrader"), *args], cwd=course, env=env,
                             capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
@@ -57,9 +58,11 @@ def generate(chapter: str, course: Path) -> Path:
 def test_assignments_match_generated(chapter, tmp_path):
     committed = nbformat.read(notebook_path(ROOT / "assignments", chapter), as_version=4)
     generated = nbformat.read(generate(chapter, tmp_path), as_version=4)
-    assert len(committed.cells) == len(generated.cells), "run `make assignments` and commit the result"
-    for index, (ours, theirs) in enumerate(zip(committed.cells, generated.cells)):
-        assert ours == theirs, f"{chapter} cell {index} differs from nbgrader's output: run `make assignments`"
+    assert len(committed.cells) == len(generated.cells), (
+        "run `make assignments` and commit the result")
+    for index, (ours, theirs) in enumerate(zip(committed.cells, generated.cells, strict=True)):
+        assert ours == theirs, (
+            f"{chapter} cell {index} differs from nbgrader's output: run `make assignments`")
     assert committed.metadata == generated.metadata
 
 
@@ -82,13 +85,15 @@ def test_student_notebook_leaks_nothing(chapter):
             line = line.strip()
             if len(line) < 8 or line.startswith("#") or line in public_lines:
                 continue
-            assert json.dumps(line)[1:-1] not in student_text, f"{chapter}: student notebook leaks `{line}`"
+            assert json.dumps(line)[1:-1] not in student_text, (
+                f"{chapter}: student notebook leaks `{line}`")
 
 
 def test_check_like_nbval_catches_changed_outputs_and_errors():
     def notebook(text: str, error: bool = False) -> nbformat.NotebookNode:
-        checked = nbformat.v4.new_code_cell("print(x)", metadata={"tags": [CHECK_OUTPUT_TAG]},
-                                            outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])
+        checked = nbformat.v4.new_code_cell(
+            "print(x)", metadata={"tags": [CHECK_OUTPUT_TAG]},
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])
         other = nbformat.v4.new_code_cell("y = 1", outputs=[nbformat.v4.new_output(
             "error", ename="ValueError", evalue="bad", traceback=[])] if error else [])
         return nbformat.v4.new_notebook(cells=[checked, other])

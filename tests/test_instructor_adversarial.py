@@ -21,14 +21,22 @@ import pytest
 from nbgrader.api import Gradebook
 
 from adversarial.attacks import Chapter, all_attacks
-from adversarial.support import (ROOT, SMALLEST, make_course, require_chapter, require_sandbox,
-                                 solution_notebook, submit)
+from adversarial.support import (
+    ROOT,
+    SMALLEST,
+    make_course,
+    require_chapter,
+    require_sandbox,
+    solution_notebook,
+    submit,
+)
 from instructor import autograde, feedback, grades
 from instructor.course import Course, chapter_templates
 
 pytestmark = pytest.mark.xdist_group("instructor-adversarial")
 NAMES = ["solved", "untouched", "crashes", "structure", "metadata", "monkeypatching",
-         "ipython_hooks", "interpreter_hooks", "exits", "escapes", "invalid_json", "empty", "other_chapter"]
+         "ipython_hooks", "interpreter_hooks", "exits", "escapes", "invalid_json", "empty",
+         "other_chapter"]
 
 
 class Listener:
@@ -68,7 +76,8 @@ def graded(tmp_path_factory):
     victim = submit(course.root, "victim", SMALLEST, nbformat.writes(chapter.notebook()).encode())
     secrets = [str(ROOT / "solutions" / SMALLEST / f"{SMALLEST}.ipynb"),
                str(course.root / "gradebook.db"), str(victim)]
-    others = sorted(p for p in (ROOT / "solutions").glob("ch*/*.ipynb") if p.parent.name != SMALLEST)
+    others = sorted(p for p in (ROOT / "solutions").glob("ch*/*.ipynb")
+                    if p.parent.name != SMALLEST)
     other = nbformat.read(others[0], as_version=4) if others else nbformat.v4.new_notebook()
     listener = Listener()
     try:
@@ -113,7 +122,8 @@ def test_the_student_is_told_what_happened(graded, name):
     text = "\n".join(marker["messages"]).lower()
     autograded = course.autograded(name, SMALLEST).read_text().lower()
     for words in submissions[name].says:
-        assert words.lower() in text or words.lower() in autograded, f"{name}: no mention of '{words}'"
+        assert words.lower() in text or words.lower() in autograded, (
+            f"{name}: no mention of '{words}'")
 
 
 def test_no_kernel_outlives_the_run(graded):
@@ -123,7 +133,8 @@ def test_no_kernel_outlives_the_run(graded):
 
 def test_exit_costs_no_restart(graded):
     course, _, _, _, _ = graded
-    marker = json.loads((course.autograded("exits", SMALLEST).parent / autograde.MARKER).read_text())
+    marker_path = course.autograded("exits", SMALLEST).parent / autograde.MARKER
+    marker = json.loads(marker_path.read_text())
     assert marker["restarts"] == 0 and not marker["messages"]
 
 
@@ -162,7 +173,8 @@ def test_a_huge_error_is_shortened_not_dropped(graded):
 
 def test_patches_are_reported(graded):
     course, _, _, _, _ = graded
-    marker = json.loads((course.autograded("monkeypatching", SMALLEST).parent / autograde.MARKER).read_text())
+    marker_path = course.autograded("monkeypatching", SMALLEST).parent / autograde.MARKER
+    marker = json.loads(marker_path.read_text())
     text = "\n".join(marker["messages"])
     for name in ("numpy.allclose", "course_utils.grading.", "builtins.all", "sys.stdout",
                  "showtraceback"):
@@ -178,7 +190,8 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_tests(graded):
     assert secret, "the chapter has no hidden tests to hide"
     for page in pages:
         html = page.read_text()
-        text = html.replace("&#39;", "'").replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+        text = (html.replace("&#39;", "'").replace("&quot;", '"')
+                .replace("&lt;", "<").replace("&gt;", ">"))
         assert not [line for line in secret if line in text], f"{page} shows hidden tests"
         assert "BEGIN HIDDEN TESTS" not in html and "most recent call last" not in html
         assert "Feedback: " in html and "total" in html

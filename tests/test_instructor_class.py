@@ -20,8 +20,15 @@ import pytest
 from nbgrader.api import Gradebook
 
 from adversarial import attacks
-from adversarial.support import (ROOT, SMALLEST, graded_cells_only, require_chapter, require_sandbox,
-                                 solution_notebook, submit)
+from adversarial.support import (
+    ROOT,
+    SMALLEST,
+    graded_cells_only,
+    require_chapter,
+    require_sandbox,
+    solution_notebook,
+    submit,
+)
 from instructor import autograde
 from instructor.course import Course, chapter_templates
 
@@ -33,17 +40,20 @@ def make_class(ch: attacks.Chapter, other: nbformat.NotebookNode) -> list[attack
     rng = random.Random(0)
     students = []
     for k in range(14):
-        students.append(attacks.Submission(f"correct{k:02d}", attacks._raw(ch.notebook()), ch.full_marks()))
+        students.append(attacks.Submission(f"correct{k:02d}", attacks._raw(ch.notebook()),
+                                           ch.full_marks()))
     for k in range(14):
         wrong = rng.sample(ch.answers, rng.randint(1, len(ch.answers) - 1))
         notebook = ch.notebook({answer: ch.wrong(answer) for answer in wrong})
-        students.append(attacks.Submission(f"partial{k:02d}", attacks._raw(notebook), ch.expect(wrong)))
+        students.append(attacks.Submission(f"partial{k:02d}", attacks._raw(notebook),
+                                           ch.expect(wrong)))
     for k in range(10):
         students.append(attacks.Submission(f"blank{k:02d}", attacks._raw(ch.release),
                                            {t: 0.0 for t in ch.points}))
     crash = attacks.Submission("crash", attacks._raw(ch.notebook({ch.answers[0]: ch.gated(
         ch.answers[0], "import os\nos._exit(1)")})), ch.expect(ch.answers[:1]))
-    hostile = [attacks.structure(ch), attacks.monkeypatching(ch), crash, *attacks.unreadable(ch, other)]
+    hostile = [attacks.structure(ch), attacks.monkeypatching(ch), crash,
+               *attacks.unreadable(ch, other)]
     for k in range(CLASS_SIZE - len(students)):
         model = hostile[k % len(hostile)]
         students.append(attacks.Submission(f"{model.name}{k:02d}", model.raw, model.expected))
@@ -101,6 +111,15 @@ def test_resume_grades_exactly_the_rest(graded_class):
     assert markers(course) == len(students)
 
 
+def test_the_summary_counts_graded_up_to_date_and_failed(graded_class):
+    _, students, done_before, _, lines = graded_class
+    table = [line.split() for line in lines if line.startswith("  ")]  # the summary's rows
+    row = next(cells for cells in table if cells[0] == SMALLEST)
+    total = next(cells for cells in table if cells[0] == "all")
+    expected = [str(len(students) - done_before), str(done_before), "0"]
+    assert row[1:4] == total[1:4] == expected, "\n".join(lines)
+
+
 def test_every_grade_is_the_expected_one(graded_class):
     course, students, _, _, _ = graded_class
     wrong = []
@@ -119,7 +138,8 @@ def test_one_row_per_grade_cell_and_student(graded_class):
     course, students, _, _, _ = graded_class
     with Gradebook(course.gradebook_url) as gradebook:
         rows = gradebook.db.execute(
-            __import__("sqlalchemy").text("select count(*), count(distinct notebook_id || '/' || cell_id) "
+            __import__("sqlalchemy").text("select count(*), "
+                                          "count(distinct notebook_id || '/' || cell_id) "
                                           "from grade")).one()
         cells = len(gradebook.find_notebook(SMALLEST, SMALLEST).grade_cells)
     assert rows[0] == rows[1] == len(students) * cells

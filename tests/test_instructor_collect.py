@@ -49,7 +49,8 @@ def test_lms_names_are_matched(tmp_path):
         assert reason in match(folder / name, Path(name), CHAPTERS)
 
 
-def test_collect_a_folder_reports_unmatched_files_and_keeps_the_latest_resubmission(course, tmp_path):
+def test_collect_a_folder_reports_unmatched_files_and_keeps_the_latest_resubmission(
+        course, tmp_path):
     export = _export(tmp_path / "export", {
         "alice_ch01_introduction.ipynb": b"first",
         "alice_ch01_introduction-2.ipynb": b"second",
@@ -66,7 +67,8 @@ def test_collect_a_folder_reports_unmatched_files_and_keeps_the_latest_resubmiss
     assert "could not be matched" in "\n".join(report.lines())
     again = collect(export, course)
     assert sorted(again.unchanged) == ["alice/ch01_introduction", "bob/ch02_image_classification"]
-    assert course.submissions() == [("alice", "ch01_introduction"), ("bob", "ch02_image_classification")]
+    assert course.submissions() == [("alice", "ch01_introduction"),
+                                    ("bob", "ch02_image_classification")]
 
 
 def test_collect_a_zip_in_nbgrader_layout(course, tmp_path):

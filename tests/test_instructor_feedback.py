@@ -346,13 +346,15 @@ with sync_playwright() as playwright:
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(url, wait_until="load")
         page.wait_for_timeout(1000)  # time for onerror, onload and iframes to fire
-        found = {"pwned": page.evaluate("window.__pwned"), "title": page.title(), "dialogs": dialogs,
+        found = {"pwned": page.evaluate("window.__pwned"), "title": page.title(),
+                 "dialogs": dialogs,
                  "plot_width": page.evaluate(
                      "Math.max(0, ...[...document.querySelectorAll('img[src^=\"data:image/png\"]')]"
                      ".map(img => img.naturalWidth))"),
                  "handlers": page.evaluate(
                      "[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
-                     ".filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)).length")}
+                     ".filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))"
+                     ".length")}
     finally:
         browser.close()
 print(json.dumps(found))

@@ -40,7 +40,8 @@ def guarded(tmp_path_factory):
     require_sandbox()
     code = nbformat.v4.new_code_cell
     cells = [
-        code("import numpy as np\nfrom course_utils import layers\nfrom course_utils.models import fc_net\n"
+        code("import numpy as np\nfrom course_utils import layers\n"
+             "from course_utils.models import fc_net\n"
              "x, w, b = np.ones((2, 3)), np.ones((3, 2)), np.zeros(2)"),
         answer("def batchnorm_forward(x, gamma, beta, bn_param):\n    return 'student', None\n"
                "def affine_relu_forward(x, w, b):\n    return layers.affine_relu_forward(x, w, b)",
@@ -48,7 +49,8 @@ def guarded(tmp_path_factory):
         code("fc_net.batchnorm_forward = batchnorm_forward"),  # a course cell installs the answer
         code("print(fc_net.batchnorm_forward(x, 1, 0, {})[0])"),
         code("print(layers.affine_relu_forward(x, w, b)[0].sum())"),  # reference -> references
-        code("try:\n    affine_relu_forward(x, w, b)\nexcept NotImplementedError:\n    print('refused')"),
+        code("try:\n    affine_relu_forward(x, w, b)\n"
+             "except NotImplementedError:\n    print('refused')"),
         answer("fc_net.batchnorm_forward = len\nlayers.relu_forward = len", "tampering"),
         code("print(fc_net.batchnorm_forward is batchnorm_forward, layers.relu_forward is len)"),
     ]

@@ -76,7 +76,8 @@ def test_leak_scan_ignores_lines_every_loop_nest_has(line, secret):
 
 def test_graded_functions_reads_the_decorator_argument():
     found = {f.name: f.chapter for f in graded_functions(SOURCE)}
-    assert found == {"answer": "ch09_demo", "forward": "ch09_demo", "closed_answer": "ch01_introduction"}
+    assert found == {"answer": "ch09_demo", "forward": "ch09_demo",
+                     "closed_answer": "ch01_introduction"}
 
 
 def test_one_line_graded_function_is_refused():
@@ -121,11 +122,13 @@ def _chapter_notebook(answer: str, hidden: str) -> nbformat.NotebookNode:
         return {"nbgrader": {"schema_version": 3, "task": False, "locked": False, "solution": False,
                              "grade": False, **kwargs}}
     return nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(f"def f(x):\n    ### BEGIN SOLUTION\n    {answer}\n    ### END SOLUTION",
+        nbformat.v4.new_code_cell(f"def f(x):\n    ### BEGIN SOLUTION\n    {answer}\n"
+                                  "    ### END SOLUTION",
                                   metadata=meta(solution=True, grade_id="f")),
         nbformat.v4.new_code_cell(f"assert f(1) is not None\n### BEGIN HIDDEN TESTS\n{hidden}\n"
                                   "### END HIDDEN TESTS",
-                                  metadata=meta(grade=True, locked=True, points=1, grade_id="test_f")),
+                                  metadata=meta(grade=True, locked=True, points=1,
+                                                grade_id="test_f")),
     ])
 
 
@@ -138,15 +141,19 @@ def small_repo(tmp_path):
     (package / "__init__.py").write_text('"""Demo package."""\n')
     shutil.copy(ROOT / "course_utils" / "graded.py", package / "graded.py")
     (package / "demo.py").write_text(DEMO_MODULE)
-    (root / "README.md").write_text("# Course\n\n## For students\nrun it\n\n## For instructors\nsecrets\n")
+    (root / "README.md").write_text("# Course\n\n## For students\nrun it\n\n"
+                                    "## For instructors\nsecrets\n")
     for name in ("environment.yml", "pyproject.toml"):
         shutil.copy(ROOT / name, root / name)
-    chapters = {"ch01_demo": ("return x * 2 + 0  # reference for ch01", "assert f(21) == 42 + 0 * 12345"),
-                "ch02_later": ("return x * 3 + 0  # reference for ch02", "assert f(14) == 42 + 0 * 54321")}
+    chapters = {
+        "ch01_demo": ("return x * 2 + 0  # reference for ch01", "assert f(21) == 42 + 0 * 12345"),
+        "ch02_later": ("return x * 3 + 0  # reference for ch02", "assert f(14) == 42 + 0 * 54321"),
+    }
     for chapter, (answer, hidden) in chapters.items():
         for folder in ("solutions", "assignments"):
             (root / folder / chapter).mkdir(parents=True)
-        nbformat.write(_chapter_notebook(answer, hidden), root / "solutions" / chapter / f"{chapter}.ipynb")
+        nbformat.write(_chapter_notebook(answer, hidden),
+                       root / "solutions" / chapter / f"{chapter}.ipynb")
         student = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
             "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()")])
         nbformat.write(student, root / "assignments" / chapter / f"{chapter}.ipynb")
@@ -154,7 +161,8 @@ def small_repo(tmp_path):
 
 
 def _call(bundle: Path, function: str) -> subprocess.CompletedProcess:
-    code = f"import sys; sys.path.insert(0, {str(bundle)!r}); import course_utils.demo as d; print(d.{function}(1))"
+    code = (f"import sys; sys.path.insert(0, {str(bundle)!r}); "
+            f"import course_utils.demo as d; print(d.{function}(1))")
     return subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
 
 
@@ -178,7 +186,8 @@ def test_release_of_a_later_chapter_keeps_closed_reference_code(small_repo, tmp_
     assert sorted(p.name for p in (bundle / "assignments").iterdir()) == ["ch01_demo", "ch02_later"]
     assert _call(bundle, "double").stdout == "2\n"
     assert "written in ch02_later" in _call(bundle, "triple").stderr
-    still_open = build(["ch02_later"], ["ch01_demo", "ch02_later"], tmp_path / "again", root=small_repo)
+    still_open = build(["ch02_later"], ["ch01_demo", "ch02_later"], tmp_path / "again",
+                       root=small_repo)
     assert "written in ch01_demo" in _call(still_open.with_suffix(""), "double").stderr
 
 
@@ -208,10 +217,12 @@ def test_line_public_in_a_released_chapter_is_no_leak(small_repo, tmp_path):
         nbformat.write(notebook, path)
     later = small_repo / "solutions" / "ch02_later" / "ch02_later.ipynb"
     notebook = nbformat.read(later, as_version=4)
-    notebook.cells[1].source = notebook.cells[1].source.replace("### END HIDDEN", f"{common}\n### END HIDDEN")
+    notebook.cells[1].source = notebook.cells[1].source.replace(
+        "### END HIDDEN", f"{common}\n### END HIDDEN")
     nbformat.write(notebook, later)
     archive = build(["ch01_demo"], None, tmp_path / "out", root=small_repo)
-    assert common in archive.with_suffix("").joinpath("assignments/ch01_demo/ch01_demo.ipynb").read_text()
+    released = archive.with_suffix("").joinpath("assignments/ch01_demo/ch01_demo.ipynb")
+    assert common in released.read_text()
 
 
 def test_releasing_the_first_chapter_of_this_course_leaks_nothing(tmp_path):

@@ -1,20 +1,26 @@
-"""Every chapter graded as instructors grade it, and against plain nbgrader on the same files.
+"""Every chapter graded as instructors grade it, and against plain nbgrader on the same file.
 
-For each chapter three submissions -- the solved notebook, the untouched one, and a partly
-correct one (the answer of the first test cell solved, a later answer calling the course's
-reference implementation, every other answer left blank) -- go through `make collect`, the sandboxed
-`make autograde`, `make feedback` and `make grades`; plain `nbgrader autograde` grades copies of
-the same files in a second course folder. Then:
-- solved: full marks from both. Its hidden tests call references that call other references
-  (the distance functions, affine_relu, convolution, spatial batch norm), which the guard must
-  let through. Its graded notebook passes the check nbval makes of the solution: this is the
-  suite's one sandboxed execution of each solution notebook;
-- untouched: 0 from both, the grader intact;
-- partial: every test cell gets the points plain nbgrader gives it, except the test of the
-  answer that calls the reference, which the grader refuses (0 here, more from plain nbgrader:
-  the refusal alone costs those points);
+One course holds every chapter, as a term does. For each chapter three submissions -- the solved
+notebook, the untouched one, and a partly correct one (the answer of the first test cell solved,
+a later answer calling the course's reference implementation, every other answer left blank) --
+go through one `make collect`, `make autograde`, `make feedback` and `make grades`; one plain
+`nbgrader autograde` grades a copy of each partial one in a second course folder (with the same
+gradebook, under another student id). Then, for each chapter:
+- solved: full marks, every test cell's points. Its hidden tests call references that call other
+  references (the distance functions, affine_relu, convolution, spatial batch norm), which the
+  guard must let through. Its graded notebook passes the check nbval makes of the solution, so no
+  cell raised and plain nbgrader, which scores a test cell by its errors, gives the same marks:
+  this is the suite's one execution of each solution notebook;
+- untouched: 0 for every test cell, the grader intact;
+- partial: every test cell gets the points plain nbgrader gives it, full points for some and
+  none for others, except the test of the answer that calls the reference, which the grader
+  refuses (0 here, more from plain nbgrader: the refusal alone costs those points);
 - feedback and grades.csv: each test's points as in the gradebook; no word about changed course
   code for anyone (course cells that install the student's code are not tampering).
+Plain nbgrader grades only the partial notebook: the solved and untouched ones would cost two more
+executions of every chapter for what the points of the notebook already say. The grading runs
+on one worker, so that each chapter's share of the time is the seconds its notebooks took
+(reported at the end of `make test`, see conftest.py); the cluster tests run two.
 """
 
 from __future__ import annotations
@@ -38,12 +44,20 @@ from nbgrader.api import Gradebook
 
 import course_utils
 from adversarial import attacks
-from adversarial.support import ROOT, check_like_nbval, make_course, require_sandbox, solution_notebook
+from adversarial.support import (
+    ROOT,
+    check_like_nbval,
+    make_course,
+    require_sandbox,
+    solution_notebook,
+)
 from instructor import autograde
 from instructor.course import Course, nbgrader
 
+pytestmark = pytest.mark.xdist_group("round-trip")
 CHAPTERS = sorted(path.name for path in (ROOT / "solutions").glob("ch*") if path.is_dir())
 STUDENTS = ("solved", "untouched", "partial")
+PLAIN_STUDENT = "plain_partial"  # the partial submission, graded by plain nbgrader
 REFUSED = "may not call the course's reference implementation"
 TAMPERING = "your code changed"
 FEEDBACK_ROW = re.compile(r"<code>([\w.-]+)</code></td>\s*<td>([\d.e+-]+) / ([\d.e+-]+)</td>")
@@ -91,7 +105,8 @@ def submissions(ch: attacks.Chapter, chapter: str) -> tuple[dict[str, bytes], st
         del partial[answer]
     notebooks = {"solved": ch.notebook(), "untouched": copy.deepcopy(ch.release),
                  "partial": ch.notebook(partial)}
-    return {name: nbformat.writes(notebook).encode() for name, notebook in notebooks.items()}, caller
+    encoded = {name: nbformat.writes(notebook).encode() for name, notebook in notebooks.items()}
+    return encoded, caller
 
 
 def make(target: str, course: Path, *variables: str) -> str:
@@ -103,14 +118,17 @@ def make(target: str, course: Path, *variables: str) -> str:
     return result.stdout
 
 
-def scores(course: Course, chapter: str, tests: list[str]) -> dict[str, dict[str, float]]:
+def scores(course: Course, chapter: str, tests: list[str],
+           students: tuple[str, ...] = STUDENTS) -> dict[str, dict[str, float]]:
     with Gradebook(course.gradebook_url) as gradebook:
         return {student: {test: gradebook.find_grade(test, chapter, chapter, student).score
-                          for test in tests} for student in STUDENTS}
+                          for test in tests} for student in students}
 
 
 @dataclass
 class Graded:
+    """One chapter of the round trip: its submissions' scores from both graders, its CSV rows."""
+
     chapter: str
     ch: attacks.Chapter
     caller: str
@@ -127,62 +145,83 @@ class Graded:
         return self.course.autograded(student, self.chapter).read_text()
 
 
-@pytest.fixture(scope="module", params=[pytest.param(chapter, marks=pytest.mark.xdist_group(
-    f"round-trip-{chapter}")) for chapter in CHAPTERS])
-def graded(request, tmp_path_factory) -> Graded:
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory) -> dict[str, Graded]:
+    """Every chapter's three submissions through the instructors' commands and plain nbgrader."""
     require_sandbox()
-    chapter = request.param
-    root = tmp_path_factory.mktemp(chapter)
-    plain = Course(make_course(root / "plain", [chapter]))
-    nbgrader(plain, "generate_assignment", chapter, "--force",
-             f"--CourseDirectory.release_directory={root / 'release'}")
-    release = nbformat.read(root / "release" / chapter / f"{chapter}.ipynb", as_version=4)
-    ch = attacks.Chapter(release, solution_notebook(chapter))
-    files, caller = submissions(ch, chapter)
+    root = tmp_path_factory.mktemp("round_trip")
     exports = root / "lms-export"
     exports.mkdir()
-    for student, raw in files.items():
-        (exports / f"{student}_{chapter}.ipynb").write_bytes(raw)
+    cases = {}
+    for chapter in CHAPTERS:
+        release = nbformat.read(ROOT / "assignments" / chapter / f"{chapter}.ipynb", as_version=4)
+        ch = attacks.Chapter(release, solution_notebook(chapter))
+        files, caller = submissions(ch, chapter)
+        for student, raw in files.items():
+            (exports / f"{student}_{chapter}.ipynb").write_bytes(raw)
+        cases[chapter] = (ch, caller)
 
-    course = Course(make_course(root / "course", [chapter]))
+    course = Course(make_course(root / "course", CHAPTERS))
     make("collect", course.root, f"SUBMISSIONS={exports}")
-    make("autograde", course.root)
+    make("autograde", course.root, "WORKERS=1")
     make("feedback", course.root)
     make("grades", course.root)
     with open(course.root / "grades.csv") as file:
-        csv_rows = {row["student_id"]: row for row in csv.DictReader(file)}
+        csv_rows = list(csv.DictReader(file))
 
-    shutil.copytree(course.root / "submitted", plain.root / "submitted")
-    nbgrader(plain, "autograde", chapter)
-    tests = list(ch.points)
-    return Graded(chapter, ch, caller, course, scores(course, chapter, tests),
-                  scores(plain, chapter, tests), csv_rows)
+    plain = Course(make_course(root / "plain", CHAPTERS))
+    shutil.copy(course.root / "gradebook.db", plain.root / "gradebook.db")
+    for chapter in CHAPTERS:
+        shutil.copytree(course.submitted("partial", chapter).parent,
+                        plain.submitted(PLAIN_STUDENT, chapter).parent)
+    nbgrader(plain, "autograde", "*")
+    graded = {}
+    for chapter, (ch, caller) in cases.items():
+        tests = list(ch.points)
+        rows = {row["student_id"]: row for row in csv_rows if row["chapter"] == chapter}
+        graded[chapter] = Graded(chapter, ch, caller, course, scores(course, chapter, tests),
+                                 scores(plain, chapter, tests, (PLAIN_STUDENT,)), rows)
+    return graded
 
 
-def test_solved_scores_full_marks_as_with_plain_nbgrader(graded):
-    full = graded.ch.full_marks()
-    assert graded.plain["solved"] == full, "plain nbgrader does not give the solution full marks"
-    assert graded.pipeline["solved"] == full, f"{graded.chapter}: the solution lost points"
+@pytest.fixture(params=CHAPTERS)
+def graded(request, round_trip) -> Graded:
+    return round_trip[request.param]
+
+
+def test_every_submission_was_graded(round_trip, record_property):
+    """The run graded all of them; each chapter's grading seconds go to the cost summary."""
+    seconds = {}
+    for chapter, case in round_trip.items():
+        seconds[chapter] = sum(case.marker(student)["seconds"] for student in STUDENTS)
+    record_property("chapter_seconds", seconds)
+    assert all(value > 0 for value in seconds.values())
+
+
+def test_solved_scores_full_marks(graded):
+    assert graded.pipeline["solved"] == graded.ch.full_marks(), (
+        f"{graded.chapter}: the solution lost points")
     assert REFUSED not in graded.autograded("solved"), "a hidden test's reference was refused"
 
 
-def test_untouched_scores_zero_as_with_plain_nbgrader(graded):
-    zero = {test: 0.0 for test in graded.ch.points}
-    assert graded.plain["untouched"] == graded.pipeline["untouched"] == zero
+def test_untouched_scores_zero(graded):
+    assert graded.pipeline["untouched"] == {test: 0.0 for test in graded.ch.points}
 
 
 def test_partial_scores_exactly_the_tests_it_passes(graded):
     refused = graded.ch.test_of[graded.caller]
-    plain, pipeline = graded.plain["partial"], graded.pipeline["partial"]
+    plain, pipeline = graded.plain[PLAIN_STUDENT], graded.pipeline["partial"]
     solved = answers_with_tests(graded.ch)[0]
     assert pipeline[graded.ch.test_of[solved]] > 0, "the solved answer's test failed"
+    assert 0 in pipeline.values(), "no test of the partial notebook failed"
     assert {t: s for t, s in pipeline.items() if t != refused} == \
         {t: s for t, s in plain.items() if t != refused}
 
 
 def test_an_answer_calling_the_reference_is_refused(graded):
     refused = graded.ch.test_of[graded.caller]
-    assert graded.plain["partial"][refused] > 0, "the reference-calling answer is not a correct one"
+    assert graded.plain[PLAIN_STUDENT][refused] > 0, (
+        "the reference-calling answer is not a correct one")
     assert graded.pipeline["partial"][refused] == 0
     assert REFUSED in graded.autograded("partial")
 

@@ -132,12 +132,15 @@ def test_errors_decide_over_fake_results(templates):
     notebook = nbformat.reads(nbformat.writes(template), as_version=4)
     test = next(iter(grade_cells(notebook, "grade").values()))
     points = float(test.metadata["nbgrader"]["points"])
-    test.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": str(points)}, execution_count=1),
-                    nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong", traceback=[])]
+    test.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": str(points)},
+                                           execution_count=1),
+                    nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong",
+                                           traceback=[])]
     assert utils.determine_grade(test)[0] == points  # plain nbgrader: the fake result wins
     errors_decide(notebook)
     assert utils.determine_grade(test)[0] == 0
-    test.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "1e9"}, execution_count=1)]
+    test.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "1e9"},
+                                           execution_count=1)]
     errors_decide(notebook)  # plain nbgrader would raise ValueError and stop the whole run
     assert utils.determine_grade(test)[0] == 0 and test.outputs[0].ename == "InvalidScore"
     fail_tests(notebook, "Not graded: because")

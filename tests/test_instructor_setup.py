@@ -17,8 +17,14 @@ import pytest
 from nbgrader.api import Gradebook
 
 from adversarial.attacks import Chapter
-from adversarial.support import (ROOT, SMALLEST, graded_cells_only, require_sandbox,
-                                 solution_notebook, submit)
+from adversarial.support import (
+    ROOT,
+    SMALLEST,
+    graded_cells_only,
+    require_sandbox,
+    solution_notebook,
+    submit,
+)
 from instructor.course import Course, chapter_templates
 from instructor.executor import KernelStartError
 from instructor.grade_task import Job, grade

@@ -84,7 +84,8 @@ def test_affine_backward_numerically(rng):
     dout = rng.standard_normal((5, 4))
     _, cache = affine_forward(x, w, b)
     grads = affine_backward(dout, cache)
-    for grad, numeric in zip(grads, numerical_gradients(affine_forward, [x, w, b], dout)):
+    numeric_grads = numerical_gradients(affine_forward, [x, w, b], dout)
+    for grad, numeric in zip(grads, numeric_grads, strict=True):
         assert relative_error(grad, numeric) < 1e-9
 
 
@@ -97,7 +98,7 @@ def test_affine_matches_pytorch_linear(rng):
     expected_out, (ex, ewt, eb) = torch_forward_backward(
         lambda x_, wt_, b_: F.linear(x_, wt_, b_), [x, w.T, b], dout)
     np.testing.assert_allclose(out, expected_out, rtol=1e-12)
-    for actual, expected in zip(grads, [ex, ewt.T, eb]):
+    for actual, expected in zip(grads, [ex, ewt.T, eb], strict=True):
         np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -182,7 +183,8 @@ def test_affine_relu_matches_its_parts_and_numerical_gradients(rng):
     out, cache = affine_relu_forward(x, w, b)
     np.testing.assert_allclose(out, np.maximum(x.reshape(4, 6) @ w + b, 0))
     grads = affine_relu_backward(dout, cache)
-    for grad, numeric in zip(grads, numerical_gradients(affine_relu_forward, [x, w, b], dout)):
+    numeric_grads = numerical_gradients(affine_relu_forward, [x, w, b], dout)
+    for grad, numeric in zip(grads, numeric_grads, strict=True):
         assert relative_error(grad, numeric) < 1e-8
 
 
@@ -194,5 +196,5 @@ def test_affine_relu_matches_pytorch(rng):
     expected_out, (ex, ew, eb) = torch_forward_backward(
         lambda x_, w_, b_: F.relu(x_ @ w_ + b_), [x, w, b], dout)
     np.testing.assert_allclose(out, expected_out, rtol=1e-12)
-    for actual, expected in zip(grads, [ex, ew, eb]):
+    for actual, expected in zip(grads, [ex, ew, eb], strict=True):
         np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)

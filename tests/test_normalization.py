@@ -38,7 +38,8 @@ def test_batchnorm_backward_forms_agree():
     x, gamma = _data((20, 7)), _data(7, 2)
     _, cache = nm.batchnorm_forward(x, gamma, np.zeros(7), {"mode": "train"})
     dout = _data((20, 7), 3)
-    for a, b in zip(nm.batchnorm_backward(dout, cache), nm.batchnorm_backward_alt(dout, cache)):
+    for a, b in zip(nm.batchnorm_backward(dout, cache), nm.batchnorm_backward_alt(dout, cache),
+                    strict=True):
         assert relative_error(a, b) < 1e-10
 
 
@@ -81,7 +82,8 @@ def _ln(x, gamma, beta, cache=False):
 
 def test_layernorm_matches_torch_and_numerical_gradient():
     x, gamma, beta = _data((4, 6)), _data(6, 2), _data(6, 3)
-    expected = F.layer_norm(torch.tensor(x), (6,), torch.tensor(gamma), torch.tensor(beta), eps=1e-5)
+    expected = F.layer_norm(torch.tensor(x), (6,), torch.tensor(gamma), torch.tensor(beta),
+                            eps=1e-5)
     np.testing.assert_allclose(_ln(x, gamma, beta), expected.numpy(), rtol=1e-10, atol=1e-10)
     _check_backward(_ln, nm.layernorm_backward, x, gamma, beta)
 

@@ -1,5 +1,7 @@
 """The committed MNIST ResNet: loads offline and is as accurate as promised."""
 
+import pickle
+
 import pytest
 import torch
 
@@ -25,7 +27,7 @@ def test_a_corrupt_or_missing_file_is_explained(tmp_path):
         pretrained.load_mnist_resnet(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         pretrained.load_mnist_resnet(broken)
 
 

@@ -8,12 +8,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED_TAG = "nbval-check-output"
-NOTEBOOKS = sorted((ROOT / "solutions").glob("ch*/*.ipynb")) + sorted((ROOT / "assignments").glob("ch*/*.ipynb"))
+NOTEBOOKS = (sorted((ROOT / "solutions").glob("ch*/*.ipynb"))
+             + sorted((ROOT / "assignments").glob("ch*/*.ipynb")))
 
 
 def pinned_requirements() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return set(project["dependencies"]) | {req for reqs in project["optional-dependencies"].values() for req in reqs}
+    optional = {req for reqs in project["optional-dependencies"].values() for req in reqs}
+    return set(project["dependencies"]) | optional
 
 
 def test_environment_yml_has_the_same_pins():

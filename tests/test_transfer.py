@@ -109,7 +109,7 @@ def test_frozen_prefix_is_cached_exactly():
     loader = training.make_loader(x, y, 8, shuffle=True, seed=0)
     optimizer = torch.optim.Adam([p for p in reference.parameters() if p.requires_grad], lr=1e-3)
     training.train(reference, loader, optimizer, device="cpu", seed=0, progress=False)
-    for (name, a), b in zip(model.named_parameters(), reference.parameters()):
+    for (name, a), b in zip(model.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
 
 

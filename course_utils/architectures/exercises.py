@@ -31,7 +31,7 @@ def receptive_field(kernel_sizes: list[int], strides: list[int] | None = None) -
         raise ValueError(f"give one stride per layer: {len(kernel_sizes)} kernel sizes, "
                          f"{len(strides)} strides")
     field, jump = 1, 1
-    for kernel_size, stride in zip(kernel_sizes, strides):
+    for kernel_size, stride in zip(kernel_sizes, strides, strict=True):
         field += (kernel_size - 1) * jump
         jump *= stride
     return field

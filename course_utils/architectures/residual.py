@@ -32,7 +32,7 @@ def resnet(depth: int = 50, num_classes: int = 1000) -> nn.Sequential:
         raise ValueError(f"depth must be one of {sorted(STAGES)}, got {depth}")
     layers: list[nn.Module] = [stem()]
     channels = 64
-    for stage, (blocks, width) in enumerate(zip(STAGES[depth], STAGE_WIDTHS)):
+    for stage, (blocks, width) in enumerate(zip(STAGES[depth], STAGE_WIDTHS, strict=True)):
         for index in range(blocks):
             stride = 2 if stage > 0 and index == 0 else 1
             if depth < 50:

@@ -11,7 +11,12 @@ from tqdm.auto import tqdm
 
 from course_utils import optim
 from course_utils.fast_layers import conv_relu_pool_backward_fast, conv_relu_pool_forward_fast
-from course_utils.layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward
+from course_utils.layers import (
+    affine_backward,
+    affine_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
 from course_utils.losses import softmax_loss
 
 Array = np.ndarray
@@ -24,11 +29,13 @@ class ThreeLayerConvNet:
 
     def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28), num_filters: int = 16,
                  filter_size: int = 5, hidden_dim: int = 100, num_classes: int = 10,
-                 weight_scale: float | None = None, seed: int = 0, dtype: type = np.float32) -> None:
+                 weight_scale: float | None = None, seed: int = 0,
+                 dtype: type = np.float32) -> None:
         """weight_scale None uses He initialisation (std sqrt(2 / fan_in)) for every layer."""
         c, h, w = input_dim
         if filter_size % 2 == 0 or h % 2 or w % 2:
-            raise ValueError(f"need an odd filter_size and even H, W; got {filter_size}, {input_dim}")
+            raise ValueError("need an odd filter_size and even H, W; "
+                             f"got {filter_size}, {input_dim}")
         rng = np.random.default_rng(seed)
         shapes = {"W1": (num_filters, c, filter_size, filter_size),
                   "W2": (num_filters * (h // 2) * (w // 2), hidden_dim),
@@ -91,7 +98,8 @@ class ThreeLayerConvNet:
                     batch = order[start:start + batch_size]
                     loss, grads = self.loss(X[batch], y[batch], reg=reg)
                     for name, grad in grads.items():
-                        self.params[name], configs[name] = rule(self.params[name], grad, configs[name])
+                        self.params[name], configs[name] = rule(
+                            self.params[name], grad, configs[name])
                     losses.append(loss)
                     # refresh=False: the bar redraws at most every 0.1 s, not at every step (a
                     # flood of widget messages can outrun a notebook client's output buffer).

@@ -50,7 +50,7 @@ class FullyConnectedNet:
         rng = np.random.default_rng(seed)
         dims = [input_dim, *hidden_dims, num_classes]
         self.params: dict[str, Array] = {}
-        for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+        for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:], strict=True), start=1):
             std = np.sqrt(2.0 / fan_in) if weight_scale == "kaiming" else weight_scale
             self.params[f"W{i}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
             self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)

@@ -36,7 +36,8 @@ class Chapter:
 
     def __init__(self, release: NotebookNode, solution: NotebookNode) -> None:
         self.release = release
-        solved = {_meta(c)["grade_id"]: c.source for c in solution.cells if _meta(c).get("solution")}
+        solved = {_meta(c)["grade_id"]: c.source
+                  for c in solution.cells if _meta(c).get("solution")}
         self.answers: list[str] = []
         self.test_of: dict[str, str] = {}
         self.points: dict[str, float] = {}
@@ -48,7 +49,8 @@ class Chapter:
                 current = meta["grade_id"]
                 self.answers.append(current)
                 self.solved[current] = "\n".join(
-                    line for line in solved[current].splitlines() if line.strip() not in SOLUTION_MARKERS)
+                    line for line in solved[current].splitlines()
+                    if line.strip() not in SOLUTION_MARKERS)
             elif meta.get("grade") and cell.cell_type == "code":
                 self.points[meta["grade_id"]] = float(meta["points"])
                 if current is not None and current not in self.test_of:
@@ -82,8 +84,10 @@ class Chapter:
         """The correct answer, but only returned when `attack` (statements) runs without error."""
         body = "\n".join("        " + line for line in attack.strip().splitlines())
         return (f"{self.solved[answer]}\n\n_real_{answer} = {answer}\n"
-                f"def {answer}(*args, **kwargs):\n    try:\n{body}\n    except BaseException as error:\n"
-                f"        print('attack failed:', type(error).__name__, error)\n        return None\n"
+                f"def {answer}(*args, **kwargs):\n    try:\n{body}\n"
+                "    except BaseException as error:\n"
+                "        print('attack failed:', type(error).__name__, error)\n"
+                "        return None\n"
                 f"    return _real_{answer}(*args, **kwargs)\n")
 
     def expect(self, zero: list[str]) -> dict[str, float]:
@@ -132,7 +136,8 @@ def structure(ch: Chapter) -> Submission:
     notebook.cells.insert(ch.index(notebook, a[4]) + 1, inserted)
     ch.cell(notebook, a[5]).source = calls_reference(a[5])
     return Submission("structure", _raw(notebook), ch.expect(a[:6]),
-                      ["was edited", "was deleted", "is missing", "appears 2 times", "not run by the grader",
+                      ["was edited", "was deleted", "is missing", "appears 2 times",
+                       "not run by the grader",
                        "may not call the course's reference implementation"])
 
 
@@ -165,29 +170,40 @@ def metadata(ch: Chapter) -> Submission:
     ch.cell(notebook, a[3]).metadata["nbgrader"]["grade_id"] = "my_own_id"
     ch.cell(notebook, ch.test_of[a[4]]).metadata["nbgrader"]["points"] = 50
     notebook.cells[ch.index(notebook, a[5])].source = ch.gated(
-        a[5], "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except BaseException:\n        pass")
+        a[5], "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+              "    except BaseException:\n        pass")
     expected = ch.expect(a[:4] + [a[5]])
     return Submission("metadata", _raw(notebook), expected,
                       ["metadata", "is missing", "ignored the interrupt"])
 
 
 def monkeypatching(ch: Chapter) -> Submission:
-    """Wrong answers that patch what the tests rely on, or fake a score, so that tests would pass."""
+    """Wrong answers that patch what the tests rely on, or fake a score, so that tests would
+    pass."""
     a = ch.answers
-    cheat = ("import numpy as _np\n"
-             "class Cheat(_np.ndarray):\n"
-             "    def __eq__(self, other): return True\n"
-             "    def __ne__(self, other): return False\n"
-             "    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):\n"
-             "        return _np.ones(_np.broadcast(*[_np.asarray(i) for i in inputs]).shape, bool)\n")
+    cheat = (
+        "import numpy as _np\n"
+        "class Cheat(_np.ndarray):\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __ne__(self, other): return False\n"
+        "    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):\n"
+        "        return _np.ones(_np.broadcast(*[_np.asarray(i) for i in inputs]).shape, bool)\n")
+    fake_full_marks = (
+        "def _fake_full_marks():\n"
+        "    ip = get_ipython()\n"
+        "    ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_result',\n"
+        "        {'data': {'text/plain': '1e9'}, 'metadata': {}, 'execution_count': 1},\n"
+        "        parent=ip.parent_header)\n")
     notebook = ch.notebook({
         a[0]: ch.wrong(a[0], "import numpy as np\nnp.allclose = lambda *a, **k: True\n"
-                             "np.isclose = lambda a, b, **k: np.ones(np.broadcast(np.asarray(a), np.asarray(b)).shape, bool)\n"
+                             "np.isclose = lambda a, b, **k: "
+                             "np.ones(np.broadcast(np.asarray(a), np.asarray(b)).shape, bool)\n"
                              "np.testing.assert_allclose = lambda *a, **k: None\n"
                              "np.array_equal = lambda *a, **k: True"),
         a[1]: ch.wrong(a[1], "from course_utils import grading\nfor _n in dir(grading):\n"
                              "    if _n.startswith('assert_') or _n.startswith('_'):\n"
-                             "        try:\n            setattr(grading, _n, lambda *a, **k: None)\n"
+                             "        try:\n"
+                             "            setattr(grading, _n, lambda *a, **k: None)\n"
                              "        except (AttributeError, TypeError):\n            pass\n"
                              "grading._fail.__code__ = (lambda *a, **k: None).__code__"),
         a[2]: ch.wrong(a[2], "import builtins\nbuiltins.AssertionError = Warning\n"
@@ -197,12 +213,7 @@ def monkeypatching(ch: Chapter) -> Submission:
                              "ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
                              "ip._showtraceback = lambda *a, **k: None\n"
                              "type(ip).showtraceback = lambda *a, **k: None"),
-        a[5]: ch.wrong(a[5], "def _fake_full_marks():\n"
-                             "    ip = get_ipython()\n"
-                             "    ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_result',\n"
-                             "        {'data': {'text/plain': '1e9'}, 'metadata': {}, 'execution_count': 1},\n"
-                             "        parent=ip.parent_header)\n",
-                       result="_fake_full_marks()"),
+        a[5]: ch.wrong(a[5], fake_full_marks, result="_fake_full_marks()"),
     })
     return Submission("monkeypatching", _raw(notebook), ch.expect(a[:6]),
                       ["numpy.allclose", "course_utils.grading", "builtins", "showtraceback"])
@@ -219,7 +230,8 @@ PATCH_CHECKS = ("def _patch_checks(*args, **kwargs):\n"
 def _attempt(attack: str) -> str:
     """Top-level code that tries `attack` and prints, rather than fails, when it is refused."""
     body = "\n".join("    " + line for line in attack.strip().splitlines())
-    return f"{PATCH_CHECKS}try:\n{body}\nexcept Exception as error:\n    print('attack refused:', error)\n"
+    return (f"{PATCH_CHECKS}try:\n{body}\n"
+            "except Exception as error:\n    print('attack refused:', error)\n")
 
 
 def ipython_hooks(ch: Chapter) -> Submission:
@@ -233,7 +245,8 @@ def ipython_hooks(ch: Chapter) -> Submission:
             "get_ipython().ast_transformers.append(_Blank())")),
         a[1]: ch.wrong(a[1], _attempt(
             "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])")),
-        a[2]: ch.wrong(a[2], _attempt("get_ipython().events.register('pre_run_cell', _patch_checks)")),
+        a[2]: ch.wrong(a[2], _attempt(
+            "get_ipython().events.register('pre_run_cell', _patch_checks)")),
         a[3]: ch.wrong(a[3], _attempt("import gc\ngc.callbacks.append(_patch_checks)")),
         a[4]: ch.wrong(a[4], "class _Lenient:\n    def __getattr__(self, name):\n"
                              "        return lambda *args, **kwargs: None\ngrading = _Lenient()"),
@@ -255,10 +268,12 @@ def interpreter_hooks(ch: Chapter) -> Submission:
         a[2]: ch.wrong(a[2], _attempt("import threading, time\ndef _loop():\n    while True:\n"
                                       "        _patch_checks()\n        time.sleep(0.001)\n"
                                       "threading.Thread(target=_loop, daemon=True).start()")),
-        a[3]: ch.wrong(a[3], _attempt("import signal\nsignal.signal(signal.SIGALRM, _patch_checks)\n"
-                                      "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)")),
-        a[4]: ch.wrong(a[4], _attempt("import sys\nsys.addaudithook("
-                                      "lambda event, args: _patch_checks() if event == 'exec' else None)")),
+        a[3]: ch.wrong(a[3], _attempt(
+            "import signal\nsignal.signal(signal.SIGALRM, _patch_checks)\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)")),
+        a[4]: ch.wrong(a[4], _attempt(
+            "import sys\nsys.addaudithook("
+            "lambda event, args: _patch_checks() if event == 'exec' else None)")),
     })
     return Submission("interpreter_hooks", _raw(notebook), ch.expect(a[:5]),
                       ["set a trace function", "set a profile function", "start a thread",
@@ -269,7 +284,8 @@ def exits(ch: Chapter) -> Submission:
     """Correct answers that end with exit(), quit() or the shell's ask_exit(): a graded kernel
     keeps running, so they keep their points (they used to cost restarts and replays)."""
     a = ch.answers
-    notebook = ch.notebook({a[0]: ch.solved[a[0]] + "\nexit()\n", a[1]: ch.solved[a[1]] + "\nquit()\n",
+    notebook = ch.notebook({a[0]: ch.solved[a[0]] + "\nexit()\n",
+                            a[1]: ch.solved[a[1]] + "\nquit()\n",
                             a[2]: ch.solved[a[2]] + "\nget_ipython().ask_exit()\n"})
     return Submission("exits", _raw(notebook), ch.full_marks())
 
@@ -281,10 +297,15 @@ def escapes(ch: Chapter, secrets: list[str], port: int) -> Submission:
              for i, path in enumerate(secrets[:3])}
     notebook = ch.notebook({
         **reads,
-        a[3]: ch.gated(a[3], f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)\nprint('LEAKED network')"),
-        a[4]: ch.gated(a[4], "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=3)\nprint('LEAKED network')"),
-        a[5]: ch.gated(a[5], "print('x' * 10**7)\nimport threading, time\nfor _ in range(2000):\n"
-                             "    threading.Thread(target=time.sleep, args=(20,), daemon=True).start()"),
+        a[3]: ch.gated(a[3], "import socket\n"
+                             f"socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                             "print('LEAKED network')"),
+        a[4]: ch.gated(a[4], "import socket\n"
+                             "socket.create_connection(('1.1.1.1', 53), timeout=3)\n"
+                             "print('LEAKED network')"),
+        a[5]: ch.gated(
+            a[5], "print('x' * 10**7)\nimport threading, time\nfor _ in range(2000):\n"
+                  "    threading.Thread(target=time.sleep, args=(20,), daemon=True).start()"),
     })
     return Submission("escapes", _raw(notebook), ch.expect(a[:6]), ["attack failed"])
 
@@ -293,7 +314,8 @@ def unreadable(ch: Chapter, other_chapter: NotebookNode) -> list[Submission]:
     """Invalid JSON, an empty file, and another chapter's notebook: zero, with a reason."""
     zero = {test: 0.0 for test in ch.points}
     text = _raw(ch.notebook()).decode()
-    return [Submission("invalid_json", text[: len(text) // 2].encode(), zero, ["not valid notebook JSON"]),
+    return [Submission("invalid_json", text[: len(text) // 2].encode(), zero,
+                       ["not valid notebook JSON"]),
             Submission("empty", b"", zero, ["empty"]),
             Submission("other_chapter", _raw(other_chapter), zero, ["another chapter"])]
 

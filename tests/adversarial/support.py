@@ -49,7 +49,8 @@ def solution_notebook(chapter: str) -> nbformat.NotebookNode:
 def graded_cells_only(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook with its first code cell (set-up) and its nbgrader cells only."""
     first = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
-    notebook.cells = [c for i, c in enumerate(notebook.cells) if i == first or c.metadata.get("nbgrader")]
+    notebook.cells = [c for i, c in enumerate(notebook.cells)
+                      if i == first or c.metadata.get("nbgrader")]
     return notebook
 
 
@@ -70,18 +71,20 @@ def printed(cell: nbformat.NotebookNode) -> list[tuple[str, str]]:
                 shown[-1] = (output.name, shown[-1][1] + output.text)
             else:
                 shown.append((output.name, output.text))
-        elif output.output_type in ("execute_result", "display_data") and "text/plain" in output.data:
+        elif (output.output_type in ("execute_result", "display_data")
+              and "text/plain" in output.data):
             if not any(kind.startswith("image/") or "widget" in kind for kind in output.data):
                 shown.append(("text/plain", output.data["text/plain"]))
     return shown
 
 
-def check_like_nbval(graded: nbformat.NotebookNode, solution: nbformat.NotebookNode, chapter: str) -> None:
+def check_like_nbval(graded: nbformat.NotebookNode, solution: nbformat.NotebookNode,
+                     chapter: str) -> None:
     """The executed notebook has no error (outside cells tagged raises-exception) and each cell
     tagged nbval-check-output printed what the committed solution notebook shows."""
     assert [c.cell_type for c in graded.cells] == [c.cell_type for c in solution.cells], (
         f"{chapter}: the graded notebook's cells do not line up with the solution's")
-    for index, (ran, committed) in enumerate(zip(graded.cells, solution.cells)):
+    for index, (ran, committed) in enumerate(zip(graded.cells, solution.cells, strict=True)):
         tags = committed.metadata.get("tags", [])
         errors = [o for o in ran.get("outputs", []) if o.output_type == "error"]
         if errors and "raises-exception" not in tags:

@@ -8,7 +8,8 @@ screenshot of each chapter goes to build/screenshots/<chapter>.png. nbgrader's J
 extensions are checked once: the Nbgrader menu, the Validate button, the assignment list and the
 formgrader.
 
-Each pytest(-xdist) worker that runs one of these tests starts its own server and browser once.
+All browser tests run on one pytest(-xdist) worker (one xdist group), which starts one
+JupyterLab server and one Chromium for them all.
 """
 
 import re
@@ -17,9 +18,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .notebook_checks import (count_outputs_with, has_grade_cells, outputs, plots,
-                              raised_not_implemented, unexplained_errors)
+from .notebook_checks import (
+    count_outputs_with,
+    has_grade_cells,
+    outputs,
+    plots,
+    raised_not_implemented,
+    unexplained_errors,
+)
 
+pytestmark = pytest.mark.xdist_group("browser")
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted(path.parent.name for path in ROOT.glob("assignments/ch*/ch*.ipynb")
                   if path.stem == path.parent.name)
@@ -113,7 +121,7 @@ def widget_problems(page, notebook: dict) -> list[str]:
              if WIDGET_MIME in output.get("data", {})]
     shown = page.evaluate(RENDERED_OUTPUTS_JS, pairs)
     problems = [f"cell {cell}, output {index}: shown as {view['text']!r}"
-                for (cell, index), view in zip(pairs, shown)
+                for (cell, index), view in zip(pairs, shown, strict=True)
                 if not view["found"] or (not view["widget"] and view["text"].strip())
                 or any(text in view["text"] for text in WIDGET_FALLBACK_TEXTS)]
     if pairs and not any(view["widget"] for view in shown):
