@@ -156,6 +156,27 @@ def terminate(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def start_server(app: str, root: Path, home: Path, *flags: str) -> LabServer:
+    """Start `jupyter APP` (lab or server) on a loopback port with a fresh token, serving and
+    working in `root`, with Jupyter's dirs isolated under `home`; return it once it answers."""
+    token = secrets.token_hex(24)
+    command = [sys.executable, "-m", "jupyter", app, "--no-browser", "--ServerApp.ip=127.0.0.1",
+               "--ServerApp.port=0", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={root}", *flags]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log_path = home / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=root, env=isolated_environment(home),
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        base_url = wait_for_server(process, home / "runtime", token, log_path)
+    except BaseException:
+        terminate(process)
+        raise
+    return LabServer(base_url, token, process)
+
+
 def stop(server: LabServer) -> None:
     """Shut the server down through its API (which stops its kernels too), else terminate it."""
     try:
@@ -185,22 +206,7 @@ def lab_server(tmp_path_factory, chromium_path) -> Iterator[LabServer]:
     home = tmp_path_factory.mktemp("jupyter_home")
     prepare_course_copy(course)
     write_jupyter_config(home / "config", home / "exchange")
-    token = secrets.token_hex(24)
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               "--ServerApp.port=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={course}", "--LabApp.expose_app_in_browser=True"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log_path = home / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=course, env=isolated_environment(home),
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        base_url = wait_for_server(process, home / "runtime", token, log_path)
-    except BaseException:
-        terminate(process)
-        raise
-    server = LabServer(base_url, token, process)
+    server = start_server("lab", course, home, "--LabApp.expose_app_in_browser=True")
     yield server
     stop(server)
 

@@ -16,8 +16,6 @@ Without the system Chromium the test is skipped, except under CI, where it fails
 from __future__ import annotations
 
 import csv
-import os
-import secrets
 import subprocess
 import sys
 import time
@@ -44,10 +42,8 @@ from instructor.course import Course, chapter_templates
 from .conftest import (
     VIEWPORT,
     LabServer,
-    isolated_environment,
+    start_server,
     stop,
-    terminate,
-    wait_for_server,
     write_jupyter_config,
 )
 
@@ -126,23 +122,7 @@ def formgrader_server(graded_course, tmp_path_factory, chromium_path) -> Iterato
     course folder, with the same isolated Jupyter dirs as conftest's JupyterLab."""
     home = tmp_path_factory.mktemp("formgrader_home")
     write_jupyter_config(home / "config", home / "exchange")
-    token = secrets.token_hex(24)
-    command = [sys.executable, "-m", "jupyter", "server", "--no-browser",
-               "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={graded_course.root}"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log_path = home / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=graded_course.root,
-                                   env=isolated_environment(home), stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        base_url = wait_for_server(process, home / "runtime", token, log_path)
-    except BaseException:
-        terminate(process)
-        raise
-    server = LabServer(base_url, token, process)
+    server = start_server("server", graded_course.root, home)
     yield server
     stop(server)
 
