@@ -111,14 +111,15 @@ def train_digits_cnn(epochs: int = 2, batch_size: int = 64, lr: float = 2e-3, se
 
 def load_digits_cnn(path: Path = DIGITS_CNN_PATH,
                     device: torch.device | str = "cpu") -> nn.Sequential:
-    """digits_cnn() with the weights that instructor/train_mnist_0to4.py made, in eval mode.
+    """digits_cnn() with the weights that `python -m instructor.weights mnist_0to4` made, in
+    eval mode.
 
     Offline: the weights ship with the course; the committed file is checked against its sha256.
     """
     model = pretrained.load_weights(
         digits_cnn(len(SOURCE_DIGITS)), path, committed=DIGITS_CNN_PATH, sha256=DIGITS_CNN_SHA256,
         what="digits 0-4 CNN weights",
-        remake="`python -m instructor.train_mnist_0to4` (under a minute on a CPU)")
+        remake="`python -m instructor.weights mnist_0to4` (under a minute on a CPU)")
     return model.to(device).eval()
 
 

@@ -23,7 +23,7 @@ def test_weights_file_is_small():
 
 
 def test_a_corrupt_or_missing_file_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train_mnist_resnet"):
+    with pytest.raises(FileNotFoundError, match="instructor.weights mnist_resnet"):
         pretrained.load_mnist_resnet(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")

@@ -125,7 +125,7 @@ def test_committed_source_model_is_accurate_on_digits_0_to_4(mnist):
 
 
 def test_missing_or_modified_weights_are_explained(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match="train_mnist_0to4"):
+    with pytest.raises(FileNotFoundError, match="instructor.weights mnist_0to4"):
         transfer.load_digits_cnn(tmp_path / "missing.pt")
     monkeypatch.setattr(transfer, "DIGITS_CNN_SHA256", "0" * 64)
     with pytest.raises(data.DatasetError, match="corrupt"):

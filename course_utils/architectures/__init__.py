@@ -11,8 +11,8 @@ CPU-sized nets staged_cnn and mnist_resnet (small.py). Their blocks are in block
 from course_utils.architectures.inception import googlenet
 from course_utils.architectures.mobile import mobilenet
 from course_utils.architectures.residual import resnet, resnext50
-from course_utils.architectures.small import mnist_resnet, staged_cnn
+from course_utils.architectures.small import mnist_resnet, mnist_vgg, staged_cnn
 from course_utils.architectures.stacks import alexnet, vgg16, vgg19
 
-__all__ = ["alexnet", "googlenet", "mnist_resnet", "mobilenet", "resnet", "resnext50", "staged_cnn",
-           "vgg16", "vgg19"]
+__all__ = ["alexnet", "googlenet", "mnist_resnet", "mnist_vgg", "mobilenet", "resnet", "resnext50",
+           "staged_cnn", "vgg16", "vgg19"]

@@ -1,5 +1,8 @@
-"""Small CNNs that train on a CPU: the plain and residual nets of the degradation experiment and
-the MNIST ResNet that later chapters load with trained weights."""
+"""Small CNNs that train on a CPU: the plain and residual nets of the degradation experiment, and
+the MNIST nets that later chapters load with trained weights (a ResNet; a plain VGG-style net
+whose ReLUs are modules, for the hooks of chapter 8)."""
+
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -64,3 +67,23 @@ def mnist_resnet() -> nn.Sequential:
     """
     return nn.Sequential(Normalize([MNIST_MEAN], [MNIST_STD]),
                          staged_cnn(1, residual=True, pool_stem=True))
+
+
+def mnist_vgg() -> nn.Sequential:
+    """A plain VGG-style MNIST net: images (N, 1, 28, 28) in [0, 1] -> logits (N, 10).
+
+    `normalize`, then `features`: two 3x3 convolutions with 16 channels, a 2x2 max pool (14
+    pixels), two with 32 (7 pixels), one with 64 and a pool (3 pixels), each convolution followed
+    by an nn.ReLU module (not in place), so that hooks can see and change every ReLU; then
+    `classifier`: flatten and one linear layer. 40,634 parameters;
+    `course_utils.pretrained.load_mnist_vgg()` returns it trained.
+    """
+    def conv(in_channels: int, out_channels: int) -> list[nn.Module]:
+        return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
+
+    features = nn.Sequential(*conv(1, 16), *conv(16, 16), nn.MaxPool2d(2),
+                             *conv(16, 32), *conv(32, 32), nn.MaxPool2d(2),
+                             *conv(32, 64), nn.MaxPool2d(2))
+    return nn.Sequential(OrderedDict(
+        normalize=Normalize([MNIST_MEAN], [MNIST_STD]), features=features,
+        classifier=nn.Sequential(nn.Flatten(), nn.Linear(64 * 3 * 3, 10))))
