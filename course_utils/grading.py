@@ -221,3 +221,19 @@ def assert_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, analytic: A
     """
     numeric = numerical_gradient(f, x, h=h)
     assert_rel_error(analytic, numeric, name, tol=tol, case=case)
+
+
+def assert_tensor_close(actual: Any, expected: Any, name: str, rtol: float = 1e-5,
+                        atol: float = 1e-7, case: object = None) -> None:
+    """Check that `actual` is a PyTorch tensor of the expected shape, close to `expected` (a
+    tensor or an array) as assert_close measures it."""
+    import torch  # the NumPy chapters do not need it
+
+    if actual is None:
+        _fail(name, case, "your function returned None.", "did you forget `return`?")
+    if not isinstance(actual, torch.Tensor):
+        _fail(name, case, f"expected a PyTorch tensor, got a {type(actual).__name__}.",
+              "keep the computation in torch (torch.from_numpy converts an array).")
+    if isinstance(expected, torch.Tensor):
+        expected = expected.detach().cpu().numpy()
+    assert_close(actual.detach().cpu().numpy(), expected, name, rtol=rtol, atol=atol, case=case)

@@ -241,3 +241,16 @@ def test_assert_gradient_passes_and_fails():
                       case="cubes")
     assert message.startswith("dx (case: cubes): relative error")
     np.testing.assert_array_equal(x, [[1.0, -2.0], [0.5, 3.0]])
+
+
+def test_assert_tensor_close_wants_a_close_tensor():
+    grading.assert_tensor_close(torch.ones(2, requires_grad=True) * 2, torch.full((2,), 2.0), "t")
+    grading.assert_tensor_close(torch.ones(2), np.ones(2), "t")
+    with pytest.raises(AssertionError, match="expected a PyTorch tensor, got a ndarray"):
+        grading.assert_tensor_close(np.ones(2), torch.ones(2), "t")
+    with pytest.raises(AssertionError, match="returned None"):
+        grading.assert_tensor_close(None, torch.ones(2), "t")
+    with pytest.raises(AssertionError, match="shape is"):
+        grading.assert_tensor_close(torch.ones(3), torch.ones(2), "t")
+    with pytest.raises(AssertionError, match="1 of 2 values differ"):
+        grading.assert_tensor_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.1]), "t")
