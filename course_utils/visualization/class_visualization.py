@@ -57,7 +57,8 @@ def create_class_visualization(target_y: int, model: nn.Module, image_shape: tup
         the image (1, C, H, W), detached.
     """
     generator = torch.Generator().manual_seed(seed)
-    img = torch.zeros(image_shape).requires_grad_(True)
+    device = next(model.parameters()).device
+    img = torch.zeros(image_shape, device=device).requires_grad_(True)
     for step in range(num_iterations):
         ox, oy = torch.randint(-max_jitter, max_jitter + 1, (2,), generator=generator).tolist()
         with torch.no_grad():

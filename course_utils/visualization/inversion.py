@@ -27,7 +27,7 @@ def invert_features(layers: nn.Sequential, image: torch.Tensor, tv_weight: float
     with torch.no_grad():
         target = layers(image)
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(image.shape, generator=generator).requires_grad_(True)
+    x = torch.rand(image.shape, generator=generator).to(image.device).requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=learning_rate)
     for _ in tqdm(range(steps), desc="inversion", disable=not progress, leave=False):
         optimizer.zero_grad()
@@ -62,7 +62,7 @@ def deepdream(layers: nn.Sequential, image: torch.Tensor, steps: int = 10,
     height, width = image.shape[2:]
     sizes = [(max(1, round(height / octave_scale ** k)), max(1, round(width / octave_scale ** k)))
              for k in reversed(range(octaves))]
-    detail = torch.zeros(1, image.shape[1], *sizes[0])
+    detail = image.new_zeros(1, image.shape[1], *sizes[0])
     for size in tqdm(sizes, desc="deepdream", disable=not progress, leave=False):
         base = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
         detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)

@@ -56,7 +56,9 @@ def cascading_randomization(model: nn.Module, method: Callable[[nn.Module], torc
     results = []
     for name, layer in reversed(weight_layers(randomised)):
         with torch.no_grad():
-            nn.init.kaiming_normal_(layer.weight, generator=generator)
+            weight = torch.empty(layer.weight.shape)   # drawn on the CPU, for any device
+            nn.init.kaiming_normal_(weight, generator=generator)
+            layer.weight.copy_(weight)
             if layer.bias is not None:
                 layer.bias.zero_()
         results.append((name, rank_correlation(reference, method(randomised).detach())))

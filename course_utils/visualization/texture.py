@@ -93,7 +93,7 @@ def synthesize_texture(cnn: nn.Sequential, texture: torch.Tensor, style_layers: 
         targets = [gram_matrix(features[layer]) for layer in style_layers]
     generator = torch.Generator().manual_seed(seed)
     height, width = shape or texture.shape[2:]
-    start = torch.rand(1, texture.shape[1], height, width, generator=generator)
+    start = torch.rand(1, texture.shape[1], height, width, generator=generator).to(texture.device)
     return _optimise(start, lambda image: style_loss(extract_features(image, cnn), style_layers,
                                                      targets, style_weights),
                      steps, learning_rate, "texture", progress)
