@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.architectures.small import Normalize
+
 GEOMETRIC = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
@@ -43,7 +45,8 @@ def receptive_field(layers: list[nn.Module]) -> ReceptiveField:
     """The receptive field of the output of `layers`, applied in order.
 
     Convolutions and max/average pooling change it (dilation 1); element-wise layers (ReLU,
-    BatchNorm, Dropout...) do not; anything else (Linear, Flatten, global pooling) raises.
+    BatchNorm, Dropout, the input's Normalize...) do not; anything else (Linear, Flatten, global
+    pooling) raises.
     """
     size, jump, left = 1, 1, 0
     for layer in layers:
@@ -61,7 +64,7 @@ def receptive_field(layers: list[nn.Module]) -> ReceptiveField:
             left += inner.left * jump
             jump *= inner.jump
         elif not isinstance(layer, (nn.ReLU, nn.LeakyReLU, nn.BatchNorm2d, nn.Dropout,
-                                    nn.Dropout2d, nn.Identity, nn.Tanh, nn.Sigmoid)):
+                                    nn.Dropout2d, nn.Identity, nn.Tanh, nn.Sigmoid, Normalize)):
             raise ValueError(f"{type(layer).__name__} has no receptive field of its own")
     return ReceptiveField(size, jump, left)
 
