@@ -1,8 +1,13 @@
-"""Visualising and understanding CNNs (chapter 8): which pixels a prediction depends on
-(saliency.py), how far the saliency methods can be trusted (sanity.py), images made to fool a
-network (adversarial.py), what a class or a neuron looks like to it (class_visualization.py), and
-the Gram-matrix losses of texture synthesis and style transfer (style.py).
+"""Visualising and understanding CNNs (chapter 8).
 
-Every function takes a PyTorch classifier mapping images (N, C, H, W) to unnormalised scores
-(N, K), in eval mode, and leaves its parameters as they were.
+Which pixels a prediction depends on (saliency.py) and how far those maps can be trusted
+(sanity.py); what a unit sees and what excites it (receptive_field.py); images made to fool a
+network (adversarial.py); what a class looks like to it (class_visualization.py); images rebuilt
+from a layer's features and DeepDream (inversion.py); the Gram-matrix losses of texture and
+style (style.py), texture synthesis and style transfer by optimisation (texture.py) and by a
+feed-forward network (fast_style.py); and the random multi-scale CNN whose features stand in for
+ImageNet features on natural images (random_features.py).
+
+The functions take PyTorch models mapping images (N, C, H, W) to scores (N, K) or features, in
+eval mode, and leave their parameters as they were.
 """
