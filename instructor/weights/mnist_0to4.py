@@ -21,4 +21,4 @@ def test_accuracy(model: torch.nn.Module) -> float:
 
 WEIGHTS = Weights("The transfer-learning CNN of chapter 7, pretrained on MNIST digits 0-4",
                   lambda epochs, seed: transfer.train_digits_cnn(epochs=epochs, seed=seed),
-                  test_accuracy, transfer.DIGITS_CNN_PATH, min_accuracy=0.99)
+                  test_accuracy, transfer.DIGITS_CNN_PATH, minimum=0.99)

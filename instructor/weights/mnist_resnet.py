@@ -10,4 +10,4 @@ from instructor.weights._mnist_test import mnist_test_accuracy
 
 WEIGHTS = Weights(__doc__.splitlines()[0],
                   lambda epochs, seed: pretrained.train_mnist_resnet(epochs=epochs, seed=seed),
-                  mnist_test_accuracy, pretrained.MNIST_RESNET_PATH, min_accuracy=0.992)
+                  mnist_test_accuracy, pretrained.MNIST_RESNET_PATH, minimum=0.992)
