@@ -1,6 +1,6 @@
 """Models trained in the course, with their small weight files committed in course_utils/data/.
 
-    model = pretrained.load_mnist_resnet()          # or load_mnist_vgg(): eval mode, on the CPU
+    model = pretrained.load_mnist_resnet()          # eval mode, on the CPU
     logits = model(training.images_to_tensor(x))     # uint8 (N, 28, 28) -> (N, 10)
 """
 
@@ -16,9 +16,6 @@ MNIST_RESNET_PATH = data.DATA_DIR / "mnist_resnet.pt"
 MNIST_RESNET_SHA256 = "3dd60a41a427be0ffe51b65d5df9f3c73764b09e48180b4e2dc479a47f7a4ae7"
 # Test accuracy of the committed weights on the 10,000 MNIST test digits.
 MNIST_RESNET_ACCURACY = 0.9929
-MNIST_VGG_PATH = data.DATA_DIR / "mnist_vgg.pt"
-MNIST_VGG_SHA256 = "TO-BE-FILLED"
-MNIST_VGG_ACCURACY = 0.0
 
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
@@ -75,17 +72,6 @@ def load_mnist_resnet(path: Path = MNIST_RESNET_PATH,
                          sha256=MNIST_RESNET_SHA256, what="MNIST ResNet weights",
                          remake="`python -m instructor.weights mnist_resnet` "
                                 "(a few minutes on a CPU)")
-    return model.to(device).eval()
-
-
-def load_mnist_vgg(path: Path = MNIST_VGG_PATH,
-                   device: torch.device | str = "cpu") -> nn.Module:
-    """architectures.mnist_vgg() with the weights that `python -m instructor.weights mnist_vgg`
-    made (checked against their sha256), in eval mode: images (N, 1, 28, 28) in [0, 1] ->
-    logits (N, 10)."""
-    model = load_weights(architectures.mnist_vgg(), path, committed=MNIST_VGG_PATH,
-                         sha256=MNIST_VGG_SHA256, what="MNIST VGG weights",
-                         remake="`python -m instructor.weights mnist_vgg` (about a minute)")
     return model.to(device).eval()
 
 
