@@ -3,6 +3,8 @@ L2 penalty, jitter and blur as the image prior (Simonyan et al. 2014; Yosinski e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from scipy.ndimage import gaussian_filter1d
 from torch import nn
@@ -41,15 +43,21 @@ def blur_image(X: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
     return torch.from_numpy(blurred).to(X)
 
 
+UpdateStep = Callable[[torch.Tensor, nn.Module, int, float, float], None]
+
+
 def create_class_visualization(target_y: int, model: nn.Module, image_shape: tuple[int, ...],
+                               update_step: UpdateStep = class_visualization_update_step,
                                l2_reg: float = 1e-3, learning_rate: float = 0.5,
                                num_iterations: int = 200, blur_every: int = 10,
-                               max_jitter: int = 2, clamp: tuple[float, float] = (0.0, 1.0),
+                               max_jitter: int = 2, blur_sigma: float = 0.5,
+                               clamp: tuple[float, float] = (0.0, 1.0),
                                seed: int = 0) -> torch.Tensor:
-    """An image of `target_y` made from zeros by class_visualization_update_step.
+    """An image of `target_y` made from zeros by `update_step` (the notebook passes yours).
 
-    Each iteration: jitter by a random shift of at most max_jitter pixels, one update step,
-    undo the shift, clamp the pixels to `clamp`; every blur_every iterations, blur.
+    Each iteration: jitter by a random shift of at most max_jitter pixels (drawn from `seed`),
+    one update step, undo the shift, clamp the pixels to `clamp`; every blur_every iterations,
+    blur by a Gaussian of blur_sigma pixels.
 
     Args:
         image_shape: (1, C, H, W).
@@ -63,9 +71,9 @@ def create_class_visualization(target_y: int, model: nn.Module, image_shape: tup
         ox, oy = torch.randint(-max_jitter, max_jitter + 1, (2,), generator=generator).tolist()
         with torch.no_grad():
             img.copy_(jitter(img, ox, oy))
-        class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)
+        update_step(img, model, target_y, l2_reg, learning_rate)
         with torch.no_grad():
             img.copy_(jitter(img, -ox, -oy).clamp(*clamp))
             if (step + 1) % blur_every == 0:
-                img.copy_(blur_image(img))
+                img.copy_(blur_image(img, blur_sigma))
     return img.detach()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
@@ -84,37 +82,31 @@ def neuron_gradient(model: nn.Module, X: torch.Tensor, layer: nn.Module,
     return gradient
 
 
-@contextmanager
-def guided_relus(model: nn.Module):
-    """Within the block, every nn.ReLU of `model` passes back only positive gradients, and only
-    where its input was positive (its in-place flag is off meanwhile: hooks need the input)."""
+@graded_in("ch08_visualizing")
+def guided_backprop(model: nn.Module, X: torch.Tensor, layer: nn.Module,
+                    channel: int) -> torch.Tensor:
+    """Guided backprop of one intermediate neuron (Springenberg et al. 2015): neuron_gradient
+    while every nn.ReLU module's backward keeps only the positive gradients (where its input
+    was positive, as usual), through a full backward hook. In-place ReLUs are switched to out
+    of place meanwhile (hooks need their input); the model is unchanged afterwards.
+
+    Returns:
+        (N, C, H, W), like neuron_gradient.
+    """
     relus = [module for module in model.modules() if isinstance(module, nn.ReLU)]
     if not relus:
         raise ValueError("guided backprop changes the backward of nn.ReLU modules and this model "
                          "has none (a functional torch.relu cannot be hooked)")
     inplace = [relu.inplace for relu in relus]
     handles = []
-    for relu in relus:
-        relu.inplace = False
-        handles.append(relu.register_full_backward_hook(
-            lambda module, grad_input, grad_output: (grad_input[0].clamp(min=0),)))
     try:
-        yield model
-    finally:
-        for relu, flag, handle in zip(relus, inplace, handles, strict=True):
-            handle.remove()
-            relu.inplace = flag
-
-
-@graded_in("ch08_visualizing")
-def guided_backprop(model: nn.Module, X: torch.Tensor, layer: nn.Module,
-                    channel: int) -> torch.Tensor:
-    """Guided backprop of one intermediate neuron (Springenberg et al. 2015): neuron_gradient
-    with every nn.ReLU's backward keeping only the positive gradients (where its input was
-    positive, as usual). The model is unchanged afterwards.
-
-    Returns:
-        (N, C, H, W), like neuron_gradient.
-    """
-    with guided_relus(model):
+        for relu in relus:
+            relu.inplace = False
+            handles.append(relu.register_full_backward_hook(
+                lambda module, grad_input, grad_output: (grad_input[0].clamp(min=0),)))
         return neuron_gradient(model, X, layer, channel)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for relu, flag in zip(relus, inplace, strict=True):
+            relu.inplace = flag
