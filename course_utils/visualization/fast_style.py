@@ -3,8 +3,9 @@
 transfer, then stylising any image in one forward pass instead of hundreds of optimisation
 steps.
 
-They call the losses of style.py by this module's names, which the chapter's notebook points at
-the student's own (in a student bundle those references are stubs while the chapter is open)."""
+Training calls the losses of style.py by this module's names, which the chapter's notebook
+points at the student's own (in a student bundle those references are stubs while the chapter
+is open)."""
 
 from __future__ import annotations
 
