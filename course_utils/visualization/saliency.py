@@ -69,16 +69,16 @@ def neuron_gradient(model: nn.Module, X: torch.Tensor, layer: nn.Module,
     """
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(output))
-    X = X.detach().clone().requires_grad_(True)
+    images = X.detach().clone().requires_grad_(True)
     try:
-        model(X)
+        model(images)
     finally:
         handle.remove()
     if not captured:
         raise ValueError("`layer` did not run in model(X): pass one of the model's own modules")
     activation = captured[0][:, channel]
     neuron = activation.flatten(1).amax(dim=1) if activation.dim() > 1 else activation
-    (gradient,) = torch.autograd.grad(neuron.sum(), X)
+    (gradient,) = torch.autograd.grad(neuron.sum(), images)
     return gradient
 
 
