@@ -41,7 +41,7 @@ def _square(value) -> int:
     return value
 
 
-def receptive_field(layers: list[nn.Module]) -> ReceptiveField:
+def receptive_field_of(layers: list[nn.Module]) -> ReceptiveField:
     """The receptive field of the output of `layers`, applied in order.
 
     Convolutions and max/average pooling change it (dilation 1); element-wise layers (ReLU,
@@ -59,7 +59,7 @@ def receptive_field(layers: list[nn.Module]) -> ReceptiveField:
             left -= padding * jump
             jump *= stride
         elif isinstance(layer, (nn.Sequential, nn.ModuleList)):
-            inner = receptive_field(list(layer))
+            inner = receptive_field_of(list(layer))
             size += (inner.size - 1) * jump
             left += inner.left * jump
             jump *= inner.jump
@@ -82,7 +82,7 @@ def top_patches(layers: nn.Sequential, channel: int, images: torch.Tensor,
     Returns:
         patches (count, C, size, size) and their activations (count,), largest first.
     """
-    field = receptive_field(list(layers))
+    field = receptive_field_of(list(layers))
     with torch.no_grad():
         activation = layers(images)[:, channel]
     values, flat = activation.flatten().topk(count)

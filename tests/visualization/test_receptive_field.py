@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.visualization.receptive_field import receptive_field, top_patches
+from course_utils.visualization.receptive_field import receptive_field_of, top_patches
 
 
 def positive_net() -> nn.Sequential:
@@ -20,7 +20,7 @@ def positive_net() -> nn.Sequential:
 
 def test_the_field_is_where_the_gradient_of_a_unit_reaches():
     layers = positive_net()
-    field = receptive_field(list(layers))
+    field = receptive_field_of(list(layers))
     x = torch.rand(1, 1, 40, 40, requires_grad=True)
     out = layers(x)
     for row, col in [(0, 0), (1, 2), (out.shape[2] - 1, out.shape[3] - 1)]:
@@ -35,15 +35,15 @@ def test_the_field_is_where_the_gradient_of_a_unit_reaches():
 
 def test_max_pooling_has_the_field_of_average_pooling():
     # (Its gradient reaches only the maxima, so the gradient test above uses average pooling.)
-    assert receptive_field([nn.Conv2d(1, 1, 3), nn.MaxPool2d(3, stride=2, padding=1)]) == \
-        receptive_field([nn.Conv2d(1, 1, 3), nn.AvgPool2d(3, stride=2, padding=1)])
+    assert receptive_field_of([nn.Conv2d(1, 1, 3), nn.MaxPool2d(3, stride=2, padding=1)]) == \
+        receptive_field_of([nn.Conv2d(1, 1, 3), nn.AvgPool2d(3, stride=2, padding=1)])
 
 
 def test_layers_without_a_field_are_refused():
     with pytest.raises(ValueError, match="Linear"):
-        receptive_field([nn.Conv2d(1, 1, 3), nn.Linear(3, 3)])
+        receptive_field_of([nn.Conv2d(1, 1, 3), nn.Linear(3, 3)])
     with pytest.raises(ValueError, match="dilated"):
-        receptive_field([nn.Conv2d(1, 1, 3, dilation=2)])
+        receptive_field_of([nn.Conv2d(1, 1, 3, dilation=2)])
 
 
 def test_top_patches_are_the_fields_of_the_most_active_units():
