@@ -9,5 +9,7 @@ feed-forward network (fast_style.py); and the random multi-scale CNN whose featu
 ImageNet features on natural images (random_features.py).
 
 The functions take PyTorch models mapping images (N, C, H, W) to scores (N, K) or features, in
-eval mode, and leave their parameters as they were.
+eval mode, and leave their parameters as they were. texture.py, inversion.py and fast_style.py
+call style.py's losses by their own module's names, which the chapter's notebook points at the
+student's functions (in a student bundle the references are stubs while the chapter is open).
 """

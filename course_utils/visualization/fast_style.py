@@ -1,11 +1,7 @@
 """Fast style transfer (Johnson et al. 2016, with instance normalisation as in Ulyanov et al.
 2016): a small feed-forward network trained, for one style, on the perceptual losses of style
 transfer, then stylising any image in one forward pass instead of hundreds of optimisation
-steps.
-
-Training calls the losses of style.py by this module's names, which the chapter's notebook
-points at the student's own (in a student bundle those references are stubs while the chapter
-is open)."""
+steps."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """Images made from a layer's features: feature inversion with a total-variation prior
-(Mahendran and Vedaldi 2015) and DeepDream (Mordvintsev et al. 2015).
-
-Feature inversion calls style.tv_loss by this module's name, which the chapter's notebook points
-at the student's own (in a student bundle the reference is a stub while the chapter is open)."""
+(Mahendran and Vedaldi 2015) and DeepDream (Mordvintsev et al. 2015)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """Texture synthesis, old and neural: nearest-neighbour scanline synthesis (Efros and Leung
 1999; Wei and Levoy 2000) and Gram-matrix matching (Gatys et al. 2015); and style transfer
-(Gatys et al. 2016), by optimisation of the image's pixels.
-
-The optimisations call the losses of style.py by this module's names, which the chapter's notebook
-points at the student's own (in a student bundle those references are stubs while the chapter
-is open)."""
+(Gatys et al. 2016), by optimisation of the image's pixels."""
 
 from __future__ import annotations
 
