@@ -37,7 +37,7 @@ assignments: $(STAMP)
 	done
 
 # The course's Python code, checked with the rules in pyproject.toml (a few seconds).
-LINTED := course_utils instructor tests
+LINTED := course_utils instructor tests solutions/conftest.py
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 

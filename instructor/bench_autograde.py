@@ -162,7 +162,9 @@ def bare(course: Course, chapters: tuple[str, ...], folder: Path) -> Timing:
 
 
 def run_bare(folder: Path) -> None:
-    """Child process of `bare`: execute every notebook in `folder` with nbclient, in order."""
+    """Child process of `bare`: execute every notebook in `folder` with nbclient, in order, as a
+    quick run like the graders' (nbgrader sets NBGRADER_EXECUTION, see `runtime.quick`)."""
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernels inherit it
     for path in sorted(folder.glob("*.ipynb")):
         with tempfile.TemporaryDirectory(prefix="bare-") as work:
             NotebookClient(nbformat.read(path, as_version=4), timeout=120, allow_errors=True,

@@ -1,13 +1,13 @@
 """At the end of every run: what each chapter costs, so that a slow notebook or test shows early.
 
 The table adds up, per chapter, the seconds its tests took (set-up, call and tear-down, as the
-worker that ran them measured), by kind of test: unit tests, the grading round trip, the
-browser. A test belongs to a chapter when its id names one (a parameter such as
-`ch05_cnn`, or a fixture parametrised by chapter); the rest is the course-wide row. A test that
-runs every chapter at once records each one's share as the user property `chapter_seconds`
-({chapter: seconds}); those seconds move from its row to the chapters'. The seconds
-are worker seconds: with `-n 2` the run's wall time is about half their sum. The costliest
-chapter comes first. Then the slowest tests.
+worker that ran them measured), by kind of test: each solution notebook under nbval, the grading
+round trip, the browser, unit tests. A test belongs to a chapter when its id names one (a
+parameter such as `ch05_cnn`, or a fixture parametrised by chapter); the rest is the course-wide
+row. A test that runs every chapter at once records each one's share as the user property
+`chapter_seconds` ({chapter: seconds}); those seconds move from its row to the chapters'. The
+seconds are worker seconds: with `-n 2` the run's wall time is about half their sum. The
+costliest chapter comes first. Then the slowest tests.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import re
 from collections import defaultdict
 
 CHAPTER = re.compile(r"\bch\d\d_[a-z0-9_]+")
-KINDS = {"test_instructor_round_trip.py": "round trip", "browser/": "browser"}
+KINDS = {"solutions/": "nbval", "test_instructor_round_trip.py": "round trip",
+         "browser/": "browser"}
 SLOWEST = 12
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from adversarial.support import CHECK_OUTPUT_TAG, check_like_nbval
+from adversarial.support import check_raised_nothing
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(path.name for path in (ROOT / "solutions").glob("ch*") if path.is_dir())
@@ -89,18 +89,14 @@ def test_student_notebook_leaks_nothing(chapter):
                 f"{chapter}: student notebook leaks `{line}`")
 
 
-def test_check_like_nbval_catches_changed_outputs_and_errors():
-    def notebook(text: str, error: bool = False) -> nbformat.NotebookNode:
-        checked = nbformat.v4.new_code_cell(
-            "print(x)", metadata={"tags": [CHECK_OUTPUT_TAG]},
-            outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])
-        other = nbformat.v4.new_code_cell("y = 1", outputs=[nbformat.v4.new_output(
-            "error", ename="ValueError", evalue="bad", traceback=[])] if error else [])
-        return nbformat.v4.new_notebook(cells=[checked, other])
+def test_check_raised_nothing_catches_an_error_outside_raises_exception_cells():
+    def notebook(error: bool) -> nbformat.NotebookNode:
+        failure = [nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=[])]
+        expected = nbformat.v4.new_code_cell("raise KeyError", outputs=failure,
+                                             metadata={"tags": ["raises-exception"]})
+        other = nbformat.v4.new_code_cell("y = 1", outputs=failure if error else [])
+        return nbformat.v4.new_notebook(cells=[expected, other])
 
-    committed = notebook("accuracy 0.93\n")
-    check_like_nbval(notebook("accuracy 0.93\n"), committed, "demo")
-    with pytest.raises(AssertionError, match="printed something else"):
-        check_like_nbval(notebook("accuracy 0.91\n"), committed, "demo")
+    check_raised_nothing(notebook(error=False), notebook(error=False), "demo")
     with pytest.raises(pytest.fail.Exception, match="cell 1 raised ValueError"):
-        check_like_nbval(notebook("accuracy 0.93\n", error=True), committed, "demo")
+        check_raised_nothing(notebook(error=True), notebook(error=False), "demo")

@@ -55,3 +55,18 @@ def test_environment_report_names_the_gpu(monkeypatch):
     report = runtime.environment_report()
     assert report["device"] == "cuda"
     assert report["GPU"] == "Test GPU 9000"
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({}, False),
+    ({"NBGRADER_EXECUTION": "autograde"}, True),
+    ({"NBGRADER_EXECUTION": "validate"}, True),
+    ({"COURSE_QUICK": "1"}, True),
+    ({"COURSE_QUICK": "0"}, False),
+])
+def test_quick_runs_are_nbgraders_executions_and_smoke_runs(monkeypatch, variables, expected):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert runtime.quick() is expected

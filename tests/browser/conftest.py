@@ -4,6 +4,8 @@ The server runs from this virtualenv (`sys.executable -m jupyter lab`) on a loop
 fresh token, in a temporary copy of the course (nbgrader_config.py, solutions/, assignments/), with
 Jupyter's config, runtime, data and IPython dirs isolated so a user's own settings cannot leak in.
 Playwright drives Debian's Chromium (`apt-get install chromium`); it never downloads a browser.
+Its kernels make quick runs (COURSE_QUICK=1, `runtime.quick()`): the demo cells train for seconds,
+since these tests check what JupyterLab shows, and nbval runs every notebook at its own size.
 """
 
 import json
@@ -102,6 +104,7 @@ def isolated_environment(home: Path) -> dict[str, str]:
         IPYTHONDIR=str(home / "ipython"),
         JUPYTER_PREFER_ENV_PATH="1",
         OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+        COURSE_QUICK="1",
     )
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_PATH",
                  "JUPYTER_CONFIG_PATH", "MPLBACKEND"):
