@@ -1,7 +1,9 @@
 """Models trained in the course, with their small weight files committed in course_utils/data/.
 
-    model = pretrained.load_mnist_resnet()          # eval mode, on the CPU
+    model = pretrained.load_mnist_resnet()          # or load_mnist_vgg(): eval mode, on the CPU
     logits = model(training.images_to_tensor(x))     # uint8 (N, 28, 28) -> (N, 10)
+
+    net = pretrained.load_hubble_style()             # chapter 8's fast style transfer
 """
 
 from collections.abc import Callable
@@ -11,11 +13,19 @@ import torch
 from torch import nn
 
 from course_utils import architectures, data, runtime, training
+from course_utils.visualization import fast_style
 
 MNIST_RESNET_PATH = data.DATA_DIR / "mnist_resnet.pt"
 MNIST_RESNET_SHA256 = "3dd60a41a427be0ffe51b65d5df9f3c73764b09e48180b4e2dc479a47f7a4ae7"
 # Test accuracy of the committed weights on the 10,000 MNIST test digits.
 MNIST_RESNET_ACCURACY = 0.9929
+MNIST_VGG_PATH = data.DATA_DIR / "mnist_vgg.pt"
+MNIST_VGG_SHA256 = "471d123de1be7f95e5304a98fe37056792030bfd2bffac7301e9c784aeb55e65"
+MNIST_VGG_ACCURACY = 0.9923
+HUBBLE_STYLE_PATH = data.DATA_DIR / "hubble_style.pt"
+HUBBLE_STYLE_SHA256 = "03d1456dd8c0fe3dcce6fccbb320802d9c551a0fc44bea84f37b31dd60dea639"
+# fast_style.held_out_loss_reduction of the committed weights (on the astronaut, 96 x 96).
+HUBBLE_STYLE_LOSS_REDUCTION = 0.9613
 
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
@@ -73,6 +83,28 @@ def load_mnist_resnet(path: Path = MNIST_RESNET_PATH,
                          remake="`python -m instructor.weights mnist_resnet` "
                                 "(a few minutes on a CPU)")
     return model.to(device).eval()
+
+
+def load_mnist_vgg(path: Path = MNIST_VGG_PATH,
+                   device: torch.device | str = "cpu") -> nn.Module:
+    """architectures.mnist_vgg() with the weights that `python -m instructor.weights mnist_vgg`
+    made (checked against their sha256), in eval mode: images (N, 1, 28, 28) in [0, 1] ->
+    logits (N, 10)."""
+    model = load_weights(architectures.mnist_vgg(), path, committed=MNIST_VGG_PATH,
+                         sha256=MNIST_VGG_SHA256, what="MNIST VGG weights",
+                         remake="`python -m instructor.weights mnist_vgg` (about a minute)")
+    return model.to(device).eval()
+
+
+def load_hubble_style(path: Path = HUBBLE_STYLE_PATH,
+                      device: torch.device | str = "cpu") -> fast_style.TransformNet:
+    """The fast style-transfer network that `python -m instructor.weights hubble_style` made
+    (fast_style.train_hubble_style; checked against its sha256), in eval mode: photos
+    (N, 3, H, W) in [0, 1] -> stylised photos of the same size, via `fast_style.stylise`."""
+    net = load_weights(fast_style.TransformNet(), path, committed=HUBBLE_STYLE_PATH,
+                       sha256=HUBBLE_STYLE_SHA256, what="fast style-transfer weights",
+                       remake="`python -m instructor.weights hubble_style` (a few minutes)")
+    return net.to(device).eval()
 
 
 def load_weights(model: nn.Module, path: Path, *, committed: Path, sha256: str, what: str,

@@ -1,4 +1,4 @@
-"""The committed MNIST ResNet: loads offline and is as accurate as promised."""
+"""The committed weights: each file loads offline, checked, and scores what its module promises."""
 
 import pickle
 
@@ -6,32 +6,60 @@ import pytest
 import torch
 
 from course_utils import data, pretrained, training
+from course_utils.visualization import fast_style
+
+# loader, its path constant and sha256 constant, the module that remakes it
+COMMITTED = [
+    (pretrained.load_mnist_resnet, "MNIST_RESNET_PATH", "MNIST_RESNET_SHA256", "mnist_resnet"),
+    (pretrained.load_mnist_vgg, "MNIST_VGG_PATH", "MNIST_VGG_SHA256", "mnist_vgg"),
+    (pretrained.load_hubble_style, "HUBBLE_STYLE_PATH", "HUBBLE_STYLE_SHA256", "hubble_style"),
+]
+NAMES = [module for *_, module in COMMITTED]
 
 
-def test_mnist_resnet_reaches_its_test_accuracy():
-    model = pretrained.load_mnist_resnet()
-    assert not model.training
+def mnist_test_accuracy(model: torch.nn.Module) -> float:
     _, _, x_test, y_test = data.load_mnist()
     logits = training.predict(model, training.images_to_tensor(x_test), batch_size=2000)
-    accuracy = training.accuracy(logits, torch.from_numpy(y_test))
-    assert accuracy >= 0.992
-    assert accuracy == pytest.approx(pretrained.MNIST_RESNET_ACCURACY, abs=2e-4)
+    return training.accuracy(logits, torch.from_numpy(y_test))
 
 
-def test_weights_file_is_small():
-    assert pretrained.MNIST_RESNET_PATH.stat().st_size < 1_000_000
+@pytest.mark.parametrize("load, accuracy, minimum", [
+    (pretrained.load_mnist_resnet, pretrained.MNIST_RESNET_ACCURACY, 0.992),
+    (pretrained.load_mnist_vgg, pretrained.MNIST_VGG_ACCURACY, 0.99),
+], ids=["mnist_resnet", "mnist_vgg"])
+def test_an_mnist_model_reaches_its_test_accuracy(load, accuracy, minimum):
+    model = load()
+    assert not model.training
+    measured = mnist_test_accuracy(model)
+    assert measured >= minimum
+    assert measured == pytest.approx(accuracy, abs=2e-4)
 
 
-def test_a_corrupt_or_missing_file_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="instructor.weights mnist_resnet"):
-        pretrained.load_mnist_resnet(tmp_path / "missing.pt")
+def test_the_fast_style_network_scores_its_held_out_loss_reduction():
+    net = pretrained.load_hubble_style()
+    assert not net.training
+    reduction = fast_style.held_out_loss_reduction(net)
+    assert reduction >= 0.9
+    assert reduction == pytest.approx(pretrained.HUBBLE_STYLE_LOSS_REDUCTION, abs=1e-3)
+
+
+@pytest.mark.parametrize("path", [path for _, path, _, _ in COMMITTED], ids=NAMES)
+def test_weights_files_are_small(path):
+    assert getattr(pretrained, path).stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("load, _path, _sha, module", COMMITTED, ids=NAMES)
+def test_a_corrupt_or_missing_file_is_explained(tmp_path, load, _path, _sha, module):
+    with pytest.raises(FileNotFoundError, match=f"instructor.weights {module}"):
+        load(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(pickle.UnpicklingError):
-        pretrained.load_mnist_resnet(broken)
+        load(broken)
 
 
-def test_a_modified_committed_file_fails_its_checksum(monkeypatch):
-    monkeypatch.setattr(pretrained, "MNIST_RESNET_SHA256", "0" * 64)
+@pytest.mark.parametrize("load, _path, sha256, _module", COMMITTED, ids=NAMES)
+def test_a_modified_committed_file_fails_its_checksum(monkeypatch, load, _path, sha256, _module):
+    monkeypatch.setattr(pretrained, sha256, "0" * 64)
     with pytest.raises(data.DatasetError, match="corrupt"):
-        pretrained.load_mnist_resnet()
+        load()

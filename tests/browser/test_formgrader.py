@@ -64,6 +64,8 @@ ANSWERS = {
     "bob": "Numpy repeats the smaller array.",
 }
 SAVE_TIMEOUT_S = 30
+# formgrader.js's FormGrader object, once its grade models have been fetched
+GRADES_LOADED_JS = "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
 
 
 def written_answer_cells() -> list[nbformat.NotebookNode]:
@@ -186,6 +188,9 @@ def test_a_score_given_in_formgrader_is_what_make_grades_reports(
     submission_id = submission_notebook_id(graded_course, "alice")
     page.goto(formgrader_server.url(f"formgrader/submissions/{submission_id}/"))
     page.get_by_text(ANSWERS["alice"]).wait_for()
+    # formgrader binds the score inputs to its models only once it has fetched the grades; a
+    # score typed before that is never saved (seen on a loaded machine)
+    page.wait_for_function(GRADES_LOADED_JS)
     score_box = page.locator(f"input.score#{WRITTEN}")
     score_box.fill(str(MANUAL_SCORE))
     score_box.press("Tab")  # formgrader saves on the change event

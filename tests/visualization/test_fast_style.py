@@ -64,3 +64,8 @@ def test_training_lowers_the_perceptual_loss():
                                       1e-3, steps=25, batch_size=2, crop=16, progress=False)
     assert not net.training and len(losses) == 25
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_an_untrained_transform_net_returns_its_input():
+    images = torch.rand(2, 3, 12, 16) * 0.9 + 0.05
+    assert torch.allclose(TransformNet()(images), images, atol=1e-5)
