@@ -3,10 +3,10 @@
 import pickle
 
 import pytest
-import torch
 
-from course_utils import data, pretrained, training
+from course_utils import data, pretrained
 from course_utils.visualization import fast_style
+from instructor.weights._mnist_test import mnist_test_accuracy
 
 # loader, its path constant and sha256 constant, the module that remakes it
 COMMITTED = [
@@ -15,12 +15,6 @@ COMMITTED = [
     (pretrained.load_hubble_style, "HUBBLE_STYLE_PATH", "HUBBLE_STYLE_SHA256", "hubble_style"),
 ]
 NAMES = [module for *_, module in COMMITTED]
-
-
-def mnist_test_accuracy(model: torch.nn.Module) -> float:
-    _, _, x_test, y_test = data.load_mnist()
-    logits = training.predict(model, training.images_to_tensor(x_test), batch_size=2000)
-    return training.accuracy(logits, torch.from_numpy(y_test))
 
 
 @pytest.mark.parametrize("load, accuracy, minimum", [
