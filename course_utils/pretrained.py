@@ -4,6 +4,9 @@
     logits = model(training.images_to_tensor(x))     # uint8 (N, 28, 28) -> (N, 10)
 
     net = pretrained.load_hubble_style()             # chapter 8's fast style transfer
+    detector = pretrained.load_scenes_fcos()         # chapter 9's models of synthetic scenes:
+    # load_scenes_yolo, load_scenes_fcos, load_scenes_two_stage (boxes and masks),
+    # load_scenes_fcn (semantic segmentation), load_scenes_localizer (one object per image)
 """
 
 from collections.abc import Callable
@@ -13,6 +16,7 @@ import torch
 from torch import nn
 
 from course_utils import architectures, data, runtime, training
+from course_utils.detection import fcn, fcos, localization, two_stage, yolo
 from course_utils.visualization import fast_style
 
 MNIST_RESNET_PATH = data.DATA_DIR / "mnist_resnet.pt"
@@ -26,7 +30,24 @@ HUBBLE_STYLE_PATH = data.DATA_DIR / "hubble_style.pt"
 HUBBLE_STYLE_SHA256 = "03d1456dd8c0fe3dcce6fccbb320802d9c551a0fc44bea84f37b31dd60dea639"
 # fast_style.held_out_loss_reduction of the committed weights (on the astronaut, 96 x 96).
 HUBBLE_STYLE_LOSS_REDUCTION = 0.9613
-
+# Chapter 9 (on synthetic scenes): box mAP@0.5 of the detectors on detection.training's
+# test_scenes() (500 held-out scenes), mIoU of the FCN there, and the class accuracy of the
+# localiser on localization.test_scenes() (500 held-out single-object scenes).
+SCENES_YOLO_PATH = data.DATA_DIR / "scenes_yolo.pt"
+SCENES_YOLO_SHA256 = "5edf0a1cf443f7d79a38c9e3bb22d25f9db1ce5ae7ce3492489c76d75294f759"
+SCENES_YOLO_MAP50 = 0.8336
+SCENES_FCOS_PATH = data.DATA_DIR / "scenes_fcos.pt"
+SCENES_FCOS_SHA256 = "4b06b1b42b3b5c81caabf051bdaea4addc81dee584961983069ebedc859ac24b"
+SCENES_FCOS_MAP50 = 0.8903
+SCENES_TWO_STAGE_PATH = data.DATA_DIR / "scenes_two_stage.pt"
+SCENES_TWO_STAGE_SHA256 = "e1f32dc721d91683f3cee72294cce1554b726bef7b10e1ad7a49ddfa03f4d069"
+SCENES_TWO_STAGE_MAP50 = 0.8899
+SCENES_FCN_PATH = data.DATA_DIR / "scenes_fcn.pt"
+SCENES_FCN_SHA256 = "e1c151e2af387b1e4ed9bd16b7b7181cbdb8b0e31637809616ffe4923aabf8d5"
+SCENES_FCN_MIOU = 0.7381
+SCENES_LOCALIZER_PATH = data.DATA_DIR / "scenes_localizer.pt"
+SCENES_LOCALIZER_SHA256 = "5c84fab28f468f5ade1c0bd71e8de7c488cf03f63c5e1a93545cfdcf75e6e610"
+SCENES_LOCALIZER_ACCURACY = 0.978
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
                            batch_size: int = 128, lr: float = 0.2, weight_decay: float = 5e-4,
@@ -105,6 +126,52 @@ def load_hubble_style(path: Path = HUBBLE_STYLE_PATH,
                        sha256=HUBBLE_STYLE_SHA256, what="fast style-transfer weights",
                        remake="`python -m instructor.weights hubble_style` (a few minutes)")
     return net.to(device).eval()
+
+
+def load_scenes_yolo(path: Path = SCENES_YOLO_PATH,
+                     device: torch.device | str = "cpu") -> yolo.YOLODetector:
+    """Chapter 9's YOLO-style detector (detection.yolo.train_yolo), in eval mode: scenes
+    (N, 3, 64, 64) -> detections, as detection.training describes."""
+    return load_scene_model(yolo.YOLODetector(), path, device, "scenes_yolo", "four")
+
+
+def load_scenes_fcos(path: Path = SCENES_FCOS_PATH,
+                     device: torch.device | str = "cpu") -> fcos.FCOSDetector:
+    """Chapter 9's FCOS-style detector (detection.fcos.train_fcos), in eval mode."""
+    return load_scene_model(fcos.FCOSDetector(), path, device, "scenes_fcos", "five")
+
+
+def load_scenes_two_stage(path: Path = SCENES_TWO_STAGE_PATH,
+                          device: torch.device | str = "cpu") -> two_stage.MaskRCNN:
+    """Chapter 9's two-stage detector with its mask head (detection.two_stage.train_two_stage),
+    in eval mode: detections with "masks"."""
+    return load_scene_model(two_stage.MaskRCNN(), path, device, "scenes_two_stage", "fifteen")
+
+
+def load_scenes_fcn(path: Path = SCENES_FCN_PATH,
+                    device: torch.device | str = "cpu") -> fcn.SegmentationNet:
+    """Chapter 9's segmentation network (detection.fcn.train_segmentation_net), in eval mode:
+    scenes (N, 3, 64, 64) -> logits (N, 7, 64, 64)."""
+    return load_scene_model(fcn.SegmentationNet(), path, device, "scenes_fcn", "five")
+
+
+def load_scenes_localizer(path: Path = SCENES_LOCALIZER_PATH,
+                          device: torch.device | str = "cpu") -> localization.Localizer:
+    """Chapter 9's classification-plus-localisation network
+    (detection.localization.train_localizer), in eval mode: one detection per image."""
+    return load_scene_model(localization.Localizer(), path, device, "scenes_localizer", "three")
+
+
+def load_scene_model(model: nn.Module, path: Path, device: torch.device | str, name: str,
+                     minutes: str) -> nn.Module:
+    """load_weights for chapter 9's models: `name` is the file's stem, the constants' prefix
+    (SCENES_..._PATH, _SHA256) and the instructor.weights module that remakes it."""
+    prefix = name.upper()
+    model = load_weights(model, path, committed=globals()[f"{prefix}_PATH"],
+                         sha256=globals()[f"{prefix}_SHA256"], what=f"{name} weights",
+                         remake=f"`python -m instructor.weights {name}` (about {minutes} "
+                                "CPU minutes)")
+    return model.to(device).eval()
 
 
 def load_weights(model: nn.Module, path: Path, *, committed: Path, sha256: str, what: str,

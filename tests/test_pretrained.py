@@ -5,6 +5,7 @@ import pickle
 import pytest
 
 from course_utils import data, pretrained
+from course_utils.detection import fcn, localization, training
 from course_utils.visualization import fast_style
 from instructor.weights._mnist_test import mnist_test_accuracy
 
@@ -13,7 +14,9 @@ COMMITTED = [
     (pretrained.load_mnist_resnet, "MNIST_RESNET_PATH", "MNIST_RESNET_SHA256", "mnist_resnet"),
     (pretrained.load_mnist_vgg, "MNIST_VGG_PATH", "MNIST_VGG_SHA256", "mnist_vgg"),
     (pretrained.load_hubble_style, "HUBBLE_STYLE_PATH", "HUBBLE_STYLE_SHA256", "hubble_style"),
-]
+] + [(getattr(pretrained, f"load_{name}"), f"{name.upper()}_PATH", f"{name.upper()}_SHA256", name)
+      for name in ("scenes_yolo", "scenes_fcos", "scenes_two_stage", "scenes_fcn",
+                   "scenes_localizer")]
 NAMES = [module for *_, module in COMMITTED]
 
 
@@ -35,6 +38,27 @@ def test_the_fast_style_network_scores_its_held_out_loss_reduction():
     reduction = fast_style.held_out_loss_reduction(net)
     assert reduction >= 0.9
     assert reduction == pytest.approx(pretrained.HUBBLE_STYLE_LOSS_REDUCTION, abs=1e-3)
+
+
+def box_map50(model) -> float:
+    return training.evaluate_detector(model, training.test_scenes())["mAP@0.5"]
+
+
+@pytest.mark.parametrize("load, measure, committed", [
+    (pretrained.load_scenes_yolo, box_map50, pretrained.SCENES_YOLO_MAP50),
+    (pretrained.load_scenes_fcos, box_map50, pretrained.SCENES_FCOS_MAP50),
+    (pretrained.load_scenes_two_stage, box_map50, pretrained.SCENES_TWO_STAGE_MAP50),
+    (pretrained.load_scenes_fcn,
+     lambda model: fcn.evaluate_segmentation(model, training.test_scenes())["mIoU"],
+     pretrained.SCENES_FCN_MIOU),
+    (pretrained.load_scenes_localizer,
+     lambda model: localization.evaluate_localizer(model, localization.test_scenes())["accuracy"],
+     pretrained.SCENES_LOCALIZER_ACCURACY),
+], ids=["yolo", "fcos", "two_stage", "fcn", "localizer"])
+def test_a_scene_model_scores_what_its_constant_says(load, measure, committed):
+    model = load()
+    assert not model.training
+    assert measure(model) == pytest.approx(committed, abs=1e-3)
 
 
 @pytest.mark.parametrize("path", [path for _, path, _, _ in COMMITTED], ids=NAMES)

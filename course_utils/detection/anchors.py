@@ -57,6 +57,7 @@ def generate_anchors(feature_size: tuple[int, int], stride: int, sizes: Sequence
     return (centres[:, None, :] + half_sides[None, :, :]).reshape(-1, 4)
 
 
+@graded_in("ch09_detection_segmentation")
 def match_anchors(anchors: Tensor, gt_boxes: Tensor, fg_iou_threshold: float = 0.7,
                   bg_iou_threshold: float = 0.3, allow_low_quality_matches: bool = True
                   ) -> Tensor:
