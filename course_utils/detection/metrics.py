@@ -142,10 +142,25 @@ def mean_average_precision(predictions: Sequence[dict], targets: Sequence[dict],
                                     use_masks)[0]
 
 
-def _mean_average_precisions(predictions: Sequence[dict], targets: Sequence[dict],
-                             num_classes: int, thresholds: Sequence[float],
-                             use_masks: bool) -> list[tuple[float, list[float]]]:
-    """mean_average_precision at each threshold, each image's overlaps computed once."""
+def precision_recall_curves(predictions: Sequence[dict], targets: Sequence[dict],
+                            num_classes: int, iou_threshold: float = 0.5,
+                            use_masks: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The precision-recall curve of each class with ground truth, as mean_average_precision
+    ranks and scores it (same arguments): {label: (precision (D,), recall (D,))} for the D
+    detections of that class over all images, in decreasing score order."""
+    labels, scores, hits, counts = _pooled_matches(predictions, targets, num_classes,
+                                                   (iou_threshold,), use_masks)
+    return {label: precision_recall(scores[labels == label], hits[0][labels == label],
+                                    int(counts[label]))
+            for label in range(1, num_classes) if counts[label] > 0}
+
+
+def _pooled_matches(predictions: Sequence[dict], targets: Sequence[dict], num_classes: int,
+                    thresholds: Sequence[float], use_masks: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every image's detections matched to its ground truth at each threshold (each image's
+    overlaps computed once), pooled: labels (D,), scores (D,), hits (T, D) bool, and the count
+    of ground-truth objects of each class (num_classes,)."""
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
     key, overlap = ("masks", mask_iou) if use_masks else ("boxes", box_iou)
@@ -164,9 +179,16 @@ def _mean_average_precisions(predictions: Sequence[dict], targets: Sequence[dict
         scores.append(pred_scores.double().numpy())
         hits.append(_greedy_matches(overlaps, order, thresholds))
         gt_labels.append(true_labels.numpy())
-    labels, scores = np.concatenate(labels), np.concatenate(scores)
-    hits = np.concatenate(hits, axis=1)
     counts = np.bincount(np.concatenate(gt_labels).astype(np.int64), minlength=num_classes)
+    return np.concatenate(labels), np.concatenate(scores), np.concatenate(hits, axis=1), counts
+
+
+def _mean_average_precisions(predictions: Sequence[dict], targets: Sequence[dict],
+                             num_classes: int, thresholds: Sequence[float],
+                             use_masks: bool) -> list[tuple[float, list[float]]]:
+    """mean_average_precision at each threshold."""
+    labels, scores, hits, counts = _pooled_matches(predictions, targets, num_classes,
+                                                   thresholds, use_masks)
     results = []
     for hits_at_threshold in hits:
         per_class = []

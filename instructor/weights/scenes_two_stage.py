@@ -3,7 +3,8 @@
 The recipe is course_utils.detection.two_stage.train_two_stage, on training.training_scenes();
 the score is the box mAP@0.5 of training.evaluate_detector on training.test_scenes(), 500 scenes
 with MNIST test digits and texture crops it never trained on. The committed weights came from
-the defaults (1200 steps, seed 0, 1 thread): mAP@0.5 0.8899.
+the defaults (1200 steps of 16 scenes, seed 0, 1 thread, 232 s): box mAP@0.5 0.8959,
+mAP@[0.5:0.95] 0.6496; mask mAP@0.5 0.7760, mAP@[0.5:0.95] 0.4916.
 """
 
 from course_utils import data

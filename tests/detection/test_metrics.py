@@ -18,6 +18,7 @@ from course_utils.detection.metrics import (
     per_class_iou,
     pixel_confusion_matrix,
     precision_recall,
+    precision_recall_curves,
 )
 
 
@@ -333,6 +334,12 @@ def test_mean_average_precision_of_a_hand_computed_example():
     mean, per_class = mean_average_precision(predictions, targets, 4)
     assert per_class[:2] == pytest.approx([0.625, 0.0]) and math.isnan(per_class[2])
     assert mean == pytest.approx(0.3125)
+    curves = precision_recall_curves(predictions, targets, 4)
+    assert set(curves) == {1, 2}   # class 3 has no ground truth
+    precision, recall = curves[1]
+    np.testing.assert_allclose(precision, [1, 1 / 2, 2 / 3, 3 / 4, 3 / 5])
+    np.testing.assert_allclose(recall, [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
+    np.testing.assert_allclose(curves[2], [[0.0], [0.0]])
 
 
 def test_empty_predictions_and_classes_without_ground_truth():
