@@ -37,16 +37,16 @@ SCENES_YOLO_PATH = data.DATA_DIR / "scenes_yolo.pt"
 SCENES_YOLO_SHA256 = "5edf0a1cf443f7d79a38c9e3bb22d25f9db1ce5ae7ce3492489c76d75294f759"
 SCENES_YOLO_MAP50 = 0.8336
 SCENES_FCOS_PATH = data.DATA_DIR / "scenes_fcos.pt"
-SCENES_FCOS_SHA256 = "4b06b1b42b3b5c81caabf051bdaea4addc81dee584961983069ebedc859ac24b"
-SCENES_FCOS_MAP50 = 0.8903
+SCENES_FCOS_SHA256 = "813d93814b7f1dd8b00b5d6c561c4184215e2061a94dc5a1b74201df3321812d"
+SCENES_FCOS_MAP50 = 0.8866
 SCENES_TWO_STAGE_PATH = data.DATA_DIR / "scenes_two_stage.pt"
 SCENES_TWO_STAGE_SHA256 = "756420d84c815e4fcde534a1a3dc4e75216aa52a04b542790421c37c90887c0b"
 SCENES_TWO_STAGE_MAP50 = 0.8959
 SCENES_FCN_PATH = data.DATA_DIR / "scenes_fcn.pt"
-SCENES_FCN_SHA256 = "e1c151e2af387b1e4ed9bd16b7b7181cbdb8b0e31637809616ffe4923aabf8d5"
-SCENES_FCN_MIOU = 0.7381
+SCENES_FCN_SHA256 = "87aecd9f6382016fb709e2aa4053413adba5e6f5b81a8dff89ba5ba0ce7af3e3"
+SCENES_FCN_MIOU = 0.7399
 SCENES_LOCALIZER_PATH = data.DATA_DIR / "scenes_localizer.pt"
-SCENES_LOCALIZER_SHA256 = "5c84fab28f468f5ade1c0bd71e8de7c488cf03f63c5e1a93545cfdcf75e6e610"
+SCENES_LOCALIZER_SHA256 = "93b4e34e9952831df641227bd7e452ae01b44b876e6165cf58abd3c2759fd2c4"
 SCENES_LOCALIZER_ACCURACY = 0.978
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
@@ -138,7 +138,7 @@ def load_scenes_yolo(path: Path = SCENES_YOLO_PATH,
 def load_scenes_fcos(path: Path = SCENES_FCOS_PATH,
                      device: torch.device | str = "cpu") -> fcos.FCOSDetector:
     """Chapter 9's FCOS-style detector (detection.fcos.train_fcos), in eval mode."""
-    return load_scene_model(fcos.FCOSDetector(), path, device, "scenes_fcos", "five")
+    return load_scene_model(fcos.FCOSDetector(), path, device, "scenes_fcos", "four")
 
 
 def load_scenes_two_stage(path: Path = SCENES_TWO_STAGE_PATH,

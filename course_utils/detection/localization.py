@@ -112,7 +112,7 @@ def test_scenes(n: int = 500) -> Scenes:
 def train_localizer(steps: int = 1000, seed: int = 0, progress: bool = True
                     ) -> tuple[Localizer, dict]:
     """The recipe of the committed weights: Localizer trained from scratch on training_scenes()
-    with training.train_detector (batch 32; about 3 CPU minutes on one thread)."""
+    with training.train_detector (batch 32; 157 s on one CPU thread)."""
     torch.manual_seed(seed)
     model = Localizer()
     history = training.train_detector(model, training_scenes(), steps, seed=seed,

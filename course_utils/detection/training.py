@@ -22,6 +22,8 @@ from course_utils.detection import metrics
 from course_utils.synthetic.scenes import CLASSES, Scenes, make_scenes
 
 TRAINING_SEED, TEST_SEED = 1, 2
+# OneCycleLR divides by zero when pct_start * steps == 1 (5 steps at pct_start 0.2)
+ONE_CYCLE_MIN_STEPS = 10
 
 
 def training_scenes(n: int = 4000) -> Scenes:
@@ -44,8 +46,9 @@ def train_detector(model: nn.Module, scenes: Scenes, steps: int, batch_size: int
                    progress: bool = True, description: str = "detector",
                    targets: Callable[[Scenes, list[int]], object] = per_image_targets
                    ) -> dict[str, list]:
-    """Train `model` in place with AdamW and a one-cycle learning rate on random minibatches of
-    `scenes` (drawn with `seed`), on the CPU: losses = model(images, targets(scenes, batch)).
+    """Train `model` in place with AdamW and a one-cycle learning rate (constant `lr` for runs
+    shorter than ONE_CYCLE_MIN_STEPS, too short for a cycle) on random minibatches of `scenes`
+    (drawn with `seed`), on the CPU: losses = model(images, targets(scenes, batch)).
 
     Returns:
         history: "train_loss" (the summed loss of each step) and each named loss per step.
@@ -55,8 +58,11 @@ def train_detector(model: nn.Module, scenes: Scenes, steps: int, batch_size: int
     runtime.seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                    pct_start=0.2)
+    if steps >= ONE_CYCLE_MIN_STEPS:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
+                                                        pct_start=0.2)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     history: dict[str, list] = {"train_loss": []}
     model.train()
     bar = tqdm(range(steps), desc=description, disable=not progress)

@@ -302,8 +302,8 @@ class MaskRCNN(nn.Module):
 def train_two_stage(steps: int = 1200, seed: int = 0, progress: bool = True
                     ) -> tuple[MaskRCNN, dict]:
     """The recipe of the committed weights: MaskRCNN trained from scratch on
-    training.training_scenes() by training.train_detector, 16 scenes a step (about 0.24 s a step
-    on one CPU thread, so about 5 minutes)."""
+    training.training_scenes() by training.train_detector, 16 scenes a step (232 s on one CPU
+    thread)."""
     torch.manual_seed(seed)
     model = MaskRCNN()
     history = training.train_detector(model, training.training_scenes(), steps, batch_size=16,

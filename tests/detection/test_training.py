@@ -87,6 +87,14 @@ def test_train_detector_sums_the_named_losses_and_records_them(scenes):
     assert not model.training
 
 
+@pytest.mark.parametrize("steps", range(1, 11))
+def test_short_runs_train_at_a_constant_rate(scenes, steps):
+    history = train_detector(CountingLoss(), scenes, steps=steps, batch_size=2, lr=0.1,
+                             progress=False)
+    assert len(history["train_loss"]) == steps
+    assert history["train_loss"][-1] < history["train_loss"][0] or steps == 1
+
+
 def test_train_detector_stops_on_a_non_finite_loss(scenes):
     class Exploding(CountingLoss):
         def forward(self, images, targets):
