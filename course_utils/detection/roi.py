@@ -18,6 +18,7 @@ from course_utils.graded import graded_in
 Boxes = Tensor | Sequence[Tensor]
 
 
+@graded_in("ch09_detection_segmentation")   # a part of roi_align / roi_pool
 def _as_rois(boxes: Boxes, features: Tensor) -> Tensor:
     """Either box form -> (K, 5) (image index, x1, y1, x2, y2), detached, in features' dtype."""
     if not isinstance(boxes, Tensor):
@@ -35,6 +36,7 @@ def _pair(output_size: int | Sequence[int]) -> tuple[int, int]:
     return int(height), int(width)
 
 
+@graded_in("ch09_detection_segmentation")   # a part of roi_align / roi_pool
 def _axis_weights(start: Tensor, bin_size: Tensor, grid: Tensor, bins: int, size: int) -> Tensor:
     """RoI Align's bilinear weights along one axis, summed over each bin's samples.
 
@@ -119,6 +121,7 @@ def roi_align(features: Tensor, boxes: Boxes, output_size: int | Sequence[int],
     return pooled.view(len(rois), width, height, C).permute(0, 3, 2, 1).contiguous()
 
 
+@graded_in("ch09_detection_segmentation")   # a part of roi_align / roi_pool
 def _round_half_away(values: Tensor) -> Tensor:
     """C's round(): halves go away from zero (torch.round sends them to the even integer)."""
     magnitude = values.abs()
@@ -126,6 +129,7 @@ def _round_half_away(values: Tensor) -> Tensor:
     return rounded.copysign(values).long()
 
 
+@graded_in("ch09_detection_segmentation")   # a part of roi_align / roi_pool
 def _pool_bins(start: Tensor, length: Tensor, bins: int, size: int,
                dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """RoI pooling's bins along one axis: first and one-past-last index (K, bins), in [0, size].
@@ -139,6 +143,7 @@ def _pool_bins(start: Tensor, length: Tensor, bins: int, size: int,
     return first.clamp(0, size), end.clamp(0, size)
 
 
+@graded_in("ch09_detection_segmentation")   # a part of roi_align / roi_pool
 def _max_over_bins(values: Tensor, first: Tensor, end: Tensor) -> Tensor:
     """values (K, C, X, L), bins [first, end) (K, B) along L -> (K, C, X, B), the max over each
     bin, whose gradient goes to the bin's first maximum (torch.max's rule); empty bins: garbage."""

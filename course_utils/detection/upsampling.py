@@ -31,7 +31,7 @@ def _tiled_size(size: int, window: int, stride: int, pad: int = 0) -> int:
     if stride < 1 or pad < 0 or window < 1 or span < 0 or span % stride:
         raise ValueError(f"windows of {window} at stride {stride} do not tile {size} values "
                          f"padded by {pad} on each side")
-    return span // stride + 1
+    return 1 + span // stride
 
 
 def _strided(start: int, count: int, stride: int) -> slice:
