@@ -21,6 +21,7 @@ import skimage.data
 import torch
 
 from course_utils.data import load_mnist
+from course_utils.synthetic.sampling import bilinear, pick
 
 CLASSES: tuple[str, ...] = ("background", "circle", "triangle", "rectangle", "two", "five",
                             "seven")
@@ -159,7 +160,7 @@ def _texture_crops(textures: list[np.ndarray], uniforms: np.ndarray, size: int) 
     """Random square crops (CROP_SIDES, at most the texture) of random textures, bilinearly
     resampled to size x size, each flipped and transposed at random: (n, size, size), from
     uniforms (n, 7). Samples stay inside each crop, so no crop reads outside its texture."""
-    which = _pick(uniforms[:, 0], len(textures))
+    which = pick(uniforms[:, 0], len(textures))
     crops = np.empty((len(uniforms), size, size), dtype=np.float32)
     centres = (np.arange(size) + 0.5) / size
     flips = uniforms[:, 4:] < 0.5                                      # rows, columns, transpose
@@ -169,9 +170,9 @@ def _texture_crops(textures: list[np.ndarray], uniforms: np.ndarray, size: int) 
         low = min(CROP_SIDES[0], high)
         for transpose in (False, True):
             chosen = np.flatnonzero((which == t) & (flips[:, 2] == transpose))
-            sides = low + _pick(uniforms[chosen, 1:2], high - low + 1)
-            tops = _pick(uniforms[chosen, 2:3], height - sides + 1)
-            lefts = _pick(uniforms[chosen, 3:4], width - sides + 1)
+            sides = low + pick(uniforms[chosen, 1:2], high - low + 1)
+            tops = pick(uniforms[chosen, 2:3], height - sides + 1)
+            lefts = pick(uniforms[chosen, 3:4], width - sides + 1)
             # output pixel centres mapped into the crop, clamped to its first and last pixels
             rows = np.clip(tops + centres * sides - 0.5, tops, tops + sides - 1)
             cols = np.clip(lefts + centres * sides - 0.5, lefts, lefts + sides - 1)
@@ -179,23 +180,8 @@ def _texture_crops(textures: list[np.ndarray], uniforms: np.ndarray, size: int) 
             cols = np.where(flips[chosen, 1:2], cols[:, ::-1], cols)
             rows, cols = (rows[:, None, :], cols[:, :, None]) if transpose else (
                 rows[:, :, None], cols[:, None, :])
-            crops[chosen] = _bilinear(texture, 0, rows, cols)
+            crops[chosen] = bilinear(texture, 0, rows, cols)
     return crops
-
-
-def _bilinear(images: np.ndarray, which: np.ndarray | int, rows: np.ndarray,
-              cols: np.ndarray) -> np.ndarray:
-    """images[which] sampled bilinearly at float rows and cols in [0, H - 1] x [0, W - 1]:
-    images (B, H, W) (or one (H, W) with which = 0); which, rows and cols broadcast together."""
-    height, width = images.shape[-2:]
-    r0 = np.clip(rows.astype(np.int64), 0, height - 2)                 # rows >= 0: floor
-    c0 = np.clip(cols.astype(np.int64), 0, width - 2)
-    fr, fc = (rows - r0).astype(np.float32), (cols - c0).astype(np.float32)
-    corner = (which * height + r0) * width + c0
-    flat = images.ravel()
-    top = (1 - fc) * flat.take(corner) + fc * flat.take(corner + 1)
-    bottom = (1 - fc) * flat.take(corner + width) + fc * flat.take(corner + width + 1)
-    return (1 - fr) * top + fr * bottom
 
 
 def _draws(rng: np.random.Generator, n: int, s: SceneSettings) -> dict[str, np.ndarray]:
@@ -213,17 +199,12 @@ def _draws(rng: np.random.Generator, n: int, s: SceneSettings) -> dict[str, np.n
             for (name, shape), field in zip(shapes.items(), fields, strict=True)}
 
 
-def _pick(uniform: np.ndarray, count: np.ndarray | int) -> np.ndarray:
-    """An integer in [0, count) from each uniform in [0, 1)."""
-    return np.minimum((uniform * count).astype(np.int64), np.asarray(count) - 1)
-
-
 def _layout(draws: dict[str, np.ndarray], s: SceneSettings) -> dict[str, np.ndarray]:
     """The object slots (n, max_objects): active, label, width, height, left, top,
     orientation (of triangles, 0-7), pick (which digit, in [0, 1))."""
-    count = s.min_objects + _pick(draws["count"], s.max_objects - s.min_objects + 1)
+    count = s.min_objects + pick(draws["count"], s.max_objects - s.min_objects + 1)
     active = np.arange(s.max_objects) < count[:, None]
-    labels = 1 + _pick(draws["label"], len(CLASSES) - 1)
+    labels = 1 + pick(draws["label"], len(CLASSES) - 1)
     log_longer = np.log(s.min_side) + draws["longer"] * np.log((s.max_side + 1) / s.min_side)
     longer = np.minimum(np.exp(log_longer).astype(np.int64), s.max_side)
     aspect = np.exp((2 * draws["aspect"] - 1) * np.log(s.max_aspect))   # width / height
@@ -232,9 +213,9 @@ def _layout(draws: dict[str, np.ndarray], s: SceneSettings) -> dict[str, np.ndar
     shorter = np.maximum(2, np.rint(longer / np.maximum(aspect, 1 / aspect))).astype(np.int64)
     widths, heights = np.where(aspect >= 1, longer, shorter), np.where(aspect >= 1, shorter, longer)
     return {"active": active, "label": labels, "width": widths, "height": heights,
-            "left": _pick(draws["left"], s.size - widths + 1),
-            "top": _pick(draws["top"], s.size - heights + 1),
-            "orientation": _pick(draws["orientation"], 8), "pick": draws["pick"]}
+            "left": pick(draws["left"], s.size - widths + 1),
+            "top": pick(draws["top"], s.size - heights + 1),
+            "orientation": pick(draws["orientation"], 8), "pick": draws["pick"]}
 
 
 def _object_masks(layout: dict[str, np.ndarray], s: SceneSettings,
@@ -275,7 +256,7 @@ def _object_masks(layout: dict[str, np.ndarray], s: SceneSettings,
         c0, c1 = cols.argmax(axis=1), 27 - cols[:, ::-1].argmax(axis=1)
         sample_rows = r0[:, None, None] + y[index] * (r1 - r0)[:, None, None]
         sample_cols = c0[:, None, None] + x[index] * (c1 - c0)[:, None, None]
-        grey = _bilinear(images.astype(np.float32), np.arange(len(images))[:, None, None],
+        grey = bilinear(images.astype(np.float32), np.arange(len(images))[:, None, None],
                          sample_rows, sample_cols)
         local[index] = grey >= 128
     local &= inside & layout["active"][..., None, None]
