@@ -7,6 +7,7 @@
     detector = pretrained.load_scenes_fcos()         # chapter 9's models of synthetic scenes:
     # load_scenes_yolo, load_scenes_fcos, load_scenes_two_stage (boxes and masks),
     # load_scenes_fcn (semantic segmentation), load_scenes_localizer (one object per image)
+    features = pretrained.load_caption_features()    # chapter 10's image features of captions
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from torch import nn
 
 from course_utils import architectures, data, runtime, training
 from course_utils.detection import fcn, fcos, localization, two_stage, yolo
+from course_utils.sequences import caption_features
 from course_utils.visualization import fast_style
 
 MNIST_RESNET_PATH = data.DATA_DIR / "mnist_resnet.pt"
@@ -48,6 +50,12 @@ SCENES_FCN_MIOU = 0.7399
 SCENES_LOCALIZER_PATH = data.DATA_DIR / "scenes_localizer.pt"
 SCENES_LOCALIZER_SHA256 = "93b4e34e9952831df641227bd7e452ae01b44b876e6165cf58abd3c2759fd2c4"
 SCENES_LOCALIZER_ACCURACY = 0.978
+# Chapter 10: the mean of the caption feature network's five attribute accuracies on
+# caption_features.test_scenes() (1,000 held-out caption scenes).
+CAPTION_FEATURES_PATH = data.DATA_DIR / "caption_features.pt"
+CAPTION_FEATURES_SHA256 = "336f1799db5869e42873b8d97fa5f205dc39212f75e1364b0ec1fae6219b0cc7"
+CAPTION_FEATURES_ACCURACY = 0.9618
+
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
                            batch_size: int = 128, lr: float = 0.2, weight_decay: float = 5e-4,
@@ -160,6 +168,18 @@ def load_scenes_localizer(path: Path = SCENES_LOCALIZER_PATH,
     """Chapter 9's classification-plus-localisation network
     (detection.localization.train_localizer), in eval mode: one detection per image."""
     return load_scene_model(localization.Localizer(), path, device, "scenes_localizer", "three")
+
+
+def load_caption_features(path: Path = CAPTION_FEATURES_PATH,
+                          device: torch.device | str = "cpu") -> caption_features.CaptionFeatureNet:
+    """Chapter 10's image features of caption scenes (caption_features.train_caption_features),
+    in eval mode: scenes (N, 3, 32, 32) -> caption_features.extract_features -> (N, 128)."""
+    model = load_weights(caption_features.CaptionFeatureNet(), path,
+                         committed=CAPTION_FEATURES_PATH, sha256=CAPTION_FEATURES_SHA256,
+                         what="caption feature weights",
+                         remake="`python -m instructor.weights caption_features` (three to five "
+                                "CPU minutes)")
+    return model.to(device).eval()
 
 
 def load_scene_model(model: nn.Module, path: Path, device: torch.device | str, name: str,

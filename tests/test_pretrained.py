@@ -6,6 +6,7 @@ import pytest
 
 from course_utils import data, pretrained
 from course_utils.detection import fcn, localization, training
+from course_utils.sequences import caption_features
 from course_utils.visualization import fast_style
 from instructor.weights._mnist_test import mnist_test_accuracy
 
@@ -16,7 +17,7 @@ COMMITTED = [
     (pretrained.load_hubble_style, "HUBBLE_STYLE_PATH", "HUBBLE_STYLE_SHA256", "hubble_style"),
 ] + [(getattr(pretrained, f"load_{name}"), f"{name.upper()}_PATH", f"{name.upper()}_SHA256", name)
       for name in ("scenes_yolo", "scenes_fcos", "scenes_two_stage", "scenes_fcn",
-                   "scenes_localizer")]
+                   "scenes_localizer", "caption_features")]
 NAMES = [module for *_, module in COMMITTED]
 
 
@@ -59,6 +60,14 @@ def test_a_scene_model_scores_what_its_constant_says(load, measure, committed):
     model = load()
     assert not model.training
     assert measure(model) == pytest.approx(committed, abs=1e-3)
+
+
+def test_the_caption_feature_network_scores_what_its_constant_says():
+    model = pretrained.load_caption_features()
+    assert not model.training
+    scores = caption_features.evaluate_caption_features(model, caption_features.test_scenes())
+    assert scores["mean"] >= 0.8
+    assert scores["mean"] == pytest.approx(pretrained.CAPTION_FEATURES_ACCURACY, abs=1e-3)
 
 
 @pytest.mark.parametrize("path", [path for _, path, _, _ in COMMITTED], ids=NAMES)
