@@ -123,6 +123,25 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     return grad
 
 
+def layer_input_gradients(forward: Callable[..., tuple], inputs: list[np.ndarray],
+                          upstream: np.ndarray, h: float = 1e-5) -> list[np.ndarray]:
+    """numerical_gradient_array of a layer's forward pass with respect to each of its inputs.
+
+    Args:
+        forward: forward(*inputs) -> (out, cache), as the NumPy layers return.
+        inputs: the layer's array arguments, float64; each restored before returning.
+        upstream: dL/dout, shape of out.
+    Returns:
+        one gradient per input, in order: what the layer's backward pass should return.
+    """
+    gradients = []
+    for k, x in enumerate(inputs):
+        def output(value: np.ndarray, k: int = k) -> np.ndarray:
+            return forward(*inputs[:k], value, *inputs[k + 1:])[0]
+        gradients.append(numerical_gradient_array(output, x, upstream, h))
+    return gradients
+
+
 def relative_error(a: np.ndarray | float, b: np.ndarray | float) -> float:
     """Largest elementwise relative error max_i |a_i - b_i| / max(|a_i| + |b_i|, tiny).
 

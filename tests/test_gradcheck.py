@@ -6,6 +6,7 @@ import torch
 
 from course_utils.gradcheck import (
     GradientCheck,
+    layer_input_gradients,
     numerical_gradient,
     numerical_gradient_array,
     relative_error,
@@ -235,3 +236,12 @@ def test_sparse_check_rejects_bad_input(rng):
         sparse_gradient_check(np.sum, x, np.ones_like(x), num_checks=-1)
     with pytest.raises(ValueError, match="empty"):
         sparse_gradient_check(np.sum, np.zeros(0), np.zeros(0))
+
+
+def test_layer_input_gradients_of_a_product_layer():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    upstream = rng.standard_normal((3, 2))
+    dx, dw = layer_input_gradients(lambda x, w: (x @ w, None), [x, w], upstream)
+    np.testing.assert_allclose(dx, upstream @ w.T, rtol=1e-8)
+    np.testing.assert_allclose(dw, x.T @ upstream, rtol=1e-8)

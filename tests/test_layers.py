@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.gradcheck import numerical_gradient_array, relative_error
+from course_utils.gradcheck import layer_input_gradients, numerical_gradient_array, relative_error
 from course_utils.layers import (
     affine_backward,
     affine_forward,
@@ -38,16 +38,6 @@ def rng():
 def away_from_zero(x: np.ndarray, margin: float = 1e-3) -> np.ndarray:
     """x with entries near the kink at 0 pushed away, so centred differences are exact there."""
     return np.where(np.abs(x) < margin, np.sign(x + 1e-12) * 0.5, x)
-
-
-def numerical_gradients(forward, inputs: list[np.ndarray], dout: np.ndarray) -> list[np.ndarray]:
-    """Centred-difference gradients of sum(forward(*inputs)[0] * dout) for each input."""
-    grads = []
-    for k, x in enumerate(inputs):
-        def output(v, k=k):
-            return forward(*inputs[:k], v, *inputs[k + 1:])[0]
-        grads.append(numerical_gradient_array(output, x, dout))
-    return grads
 
 
 def torch_forward_backward(function, inputs: list[np.ndarray], dout: np.ndarray):
@@ -84,7 +74,7 @@ def test_affine_backward_numerically(rng):
     dout = rng.standard_normal((5, 4))
     _, cache = affine_forward(x, w, b)
     grads = affine_backward(dout, cache)
-    numeric_grads = numerical_gradients(affine_forward, [x, w, b], dout)
+    numeric_grads = layer_input_gradients(affine_forward, [x, w, b], dout)
     for grad, numeric in zip(grads, numeric_grads, strict=True):
         assert relative_error(grad, numeric) < 1e-9
 
@@ -176,14 +166,14 @@ def test_relu_and_leaky_relu_known_values():
 # Sandwich
 
 
-def test_affine_relu_matches_its_parts_and_numerical_gradients(rng):
+def test_affine_relu_matches_its_parts_and_layer_input_gradients(rng):
     x = rng.standard_normal((4, 3, 2))
     w, b = rng.standard_normal((6, 5)), rng.standard_normal(5)
     dout = rng.standard_normal((4, 5))
     out, cache = affine_relu_forward(x, w, b)
     np.testing.assert_allclose(out, np.maximum(x.reshape(4, 6) @ w + b, 0))
     grads = affine_relu_backward(dout, cache)
-    numeric_grads = numerical_gradients(affine_relu_forward, [x, w, b], dout)
+    numeric_grads = layer_input_gradients(affine_relu_forward, [x, w, b], dout)
     for grad, numeric in zip(grads, numeric_grads, strict=True):
         assert relative_error(grad, numeric) < 1e-8
 

@@ -198,31 +198,9 @@ def test_the_building_blocks_are_looked_up_in_the_module(monkeypatch):
     assert len(calls) == 2
 
 
-def test_detector_trains_and_detects():
-    scenes = make_scenes(8, seed=0)
+def test_detector_trains_and_detects(trains_and_detects):
     torch.manual_seed(0)
-    model = FCOSDetector()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for _ in range(6):
-        loss = sum(model(scenes.images, [scenes.targets(i) for i in range(8)]).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(math.isfinite(value) for value in losses) and losses[-1] < losses[0]
-    model.eval()
-    detections = model(scenes.images[:3])
-    assert len(detections) == 3
-    for detection in detections:
-        assert set(detection) == {"boxes", "scores", "labels"}
-        assert detection["labels"].dtype == torch.int64
-        assert ((detection["boxes"] >= 0) & (detection["boxes"] <= 64)).all()
-        assert (detection["boxes"][:, 2:] > detection["boxes"][:, :2]).all()
-        assert torch.all(detection["scores"][:-1] >= detection["scores"][1:])
-        assert ((detection["labels"] >= 1) & (detection["labels"] <= 6)).all()
-        assert len(detection["scores"]) <= model.detections_per_image
+    trains_and_detects(FCOSDetector())
 
 
 def test_seeded_models_are_identical():

@@ -12,7 +12,6 @@ from course_utils.detection.yolo import (
     yolo_loss,
     yolo_targets,
 )
-from course_utils.synthetic.scenes import make_scenes
 
 
 def slow_targets(boxes, labels, grid_size, num_classes, image_size):
@@ -129,25 +128,6 @@ def test_paired_iou_and_cell_boxes():
     assert torch.allclose(cell_boxes(encoded)[1, 0], torch.tensor([0.125, 0.625, 0.375, 0.875]))
 
 
-def test_detector_trains_and_detects():
-    scenes = make_scenes(8, seed=0)
+def test_detector_trains_and_detects(trains_and_detects):
     torch.manual_seed(0)
-    model = YOLODetector()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    losses = []
-    for _ in range(6):
-        loss = model(scenes.images, [scenes.targets(i) for i in range(8)])["loss_yolo"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(math.isfinite(value) for value in losses) and losses[-1] < losses[0]
-    model.eval()
-    detections = model(scenes.images[:3])
-    assert len(detections) == 3
-    for detection in detections:
-        assert set(detection) == {"boxes", "scores", "labels"}
-        assert ((detection["boxes"] >= 0) & (detection["boxes"] <= 64)).all()
-        assert torch.all(detection["scores"][:-1] >= detection["scores"][1:])
-        assert ((detection["labels"] >= 1) & (detection["labels"] <= 6)).all()
+    trains_and_detects(YOLODetector())

@@ -5,7 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from course_utils.gradcheck import (
+    layer_input_gradients,
+    numerical_gradient,
+    numerical_gradient_array,
+    relative_error,
+)
 from course_utils.sequences.rnn_layers import (
     rnn_backward,
     rnn_forward,
@@ -19,16 +24,6 @@ from course_utils.sequences.rnn_layers import (
 )
 
 TOLERANCE = 1e-7  # "good" for smooth functions in float64 (course_utils.gradcheck)
-
-
-def numerical_gradients(forward, inputs: list[np.ndarray], dout: np.ndarray) -> list[np.ndarray]:
-    """Centred-difference gradients of sum(forward(*inputs)[0] * dout) for each input."""
-    grads = []
-    for k, x in enumerate(inputs):
-        def output(v, k=k):
-            return forward(*inputs[:k], v, *inputs[k + 1:])[0]
-        grads.append(numerical_gradient_array(output, x, dout))
-    return grads
 
 
 def assert_gradients(analytic, numerical, names) -> None:
@@ -83,7 +78,7 @@ def test_rnn_step_backward_numerical():
     next_h, cache = rnn_step_forward(x, prev_h, Wx, Wh, b)
     dnext_h = np.random.default_rng(2).standard_normal(next_h.shape)
     analytic = rnn_step_backward(dnext_h, cache)
-    numerical = numerical_gradients(rnn_step_forward, [x, prev_h, Wx, Wh, b], dnext_h)
+    numerical = layer_input_gradients(rnn_step_forward, [x, prev_h, Wx, Wh, b], dnext_h)
     assert_gradients(analytic, numerical, ["dx", "dprev_h", "dWx", "dWh", "db"])
 
 
@@ -94,7 +89,7 @@ def test_rnn_backward_numerical(N, T):
     dh = np.random.default_rng(3).standard_normal(h.shape)
     analytic = rnn_backward(dh, cache)
     assert [g.shape for g in analytic] == [x.shape, h0.shape, Wx.shape, Wh.shape, b.shape]
-    numerical = numerical_gradients(rnn_forward, [x, h0, Wx, Wh, b], dh)
+    numerical = layer_input_gradients(rnn_forward, [x, h0, Wx, Wh, b], dh)
     assert_gradients(analytic, numerical, ["dx", "dh0", "dWx", "dWh", "db"])
 
 
@@ -173,7 +168,7 @@ def test_temporal_affine_numerical_and_torch():
     out, cache = temporal_affine_forward(x, w, b)
     dout = rng.standard_normal(out.shape)
     analytic = temporal_affine_backward(dout, cache)
-    numerical = numerical_gradients(temporal_affine_forward, [x, w, b], dout)
+    numerical = layer_input_gradients(temporal_affine_forward, [x, w, b], dout)
     assert_gradients(analytic, numerical, ["dx", "dw", "db"])
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
     ref = F.linear(tensors[0], tensors[1].T, tensors[2])
