@@ -7,11 +7,11 @@ wraps it in ipywidgets and shows the feature map and the output-size formula liv
 import ipywidgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from course_utils import data
 from course_utils.fast_layers import conv_forward_fast
+from course_utils.widgets import figure_widget
 
 FILTERS = {
     "edge": np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], dtype=np.float64),
@@ -81,7 +81,6 @@ def plot_convolution(image: np.ndarray, kernel: np.ndarray, stride: int = 1,
 def convolution_explorer_widget(image_name: str = "camera") -> ipywidgets.Widget:
     """Dropdowns and sliders for filter, size, stride and padding around plot_convolution."""
     image = grey_image(image_name)
-    output = ipywidgets.Output()
     controls = {
         "name": ipywidgets.Dropdown(options=sorted(FILTERS) + ["random"], value="edge",
                                     description="filter"),
@@ -89,15 +88,8 @@ def convolution_explorer_widget(image_name: str = "camera") -> ipywidgets.Widget
         "pad": ipywidgets.IntSlider(value=0, min=0, max=4, description="padding P"),
     }
 
-    def redraw(_: object = None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            kernel = make_filter(controls["name"].value)
-            fig = plot_convolution(image, kernel, controls["stride"].value, controls["pad"].value)
-            display(fig)
-            plt.close(fig)
+    def draw() -> Figure:
+        kernel = make_filter(controls["name"].value)
+        return plot_convolution(image, kernel, controls["stride"].value, controls["pad"].value)
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([ipywidgets.HBox(list(controls.values())), output])
+    return figure_widget(list(controls.values()), draw)

@@ -1,5 +1,7 @@
 """Interactive demos. Each widget is built on a plain function that tests call without a browser.
 
+- figure_widget: controls above a figure that is drawn again whenever one of them changes (the
+  mechanism of every plotting widget of the course).
 - knn_decision_regions: the label k-nearest neighbours gives each point of a grid over a 2-D set;
   plot_knn_decision_regions draws it; knn_decision_region_widget adds sliders for k and p.
 """
@@ -22,6 +24,25 @@ PredictFunction = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 P_CHOICES = (1, 2, np.inf)
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def figure_widget(controls: Sequence[ipywidgets.ValueWidget], draw: Callable[[], Figure]
+                  ) -> ipywidgets.VBox:
+    """A row of `controls` above the figure that draw() returns (reading the controls' values),
+    drawn now and again whenever a control's value changes."""
+    output = ipywidgets.Output()
+
+    def redraw(_change: object = None) -> None:
+        with output:   # what draw() prints or raises shows in the widget
+            output.clear_output(wait=True)
+            figure = draw()
+            display(figure)
+            plt.close(figure)
+
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([ipywidgets.HBox(list(controls)), output])
 
 
 def toy_dataset(num_samples: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -136,17 +157,5 @@ def knn_decision_region_widget(x_train=None, y_train=None, k_max: int = 30,
     p_picker = ipywidgets.ToggleButtons(options=[(_p_name(p), p) for p in p_choices],
                                         value=p_choices[min(1, len(p_choices) - 1)],
                                         description="p")
-    output = ipywidgets.Output()
-
-    def redraw(_change=None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            figure = plot_knn_decision_regions(x_train, y_train, k_slider.value, p_picker.value,
-                                               grid_size, **knn_functions)
-            display(figure)
-            plt.close(figure)
-
-    k_slider.observe(redraw, names="value")
-    p_picker.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([ipywidgets.HBox([k_slider, p_picker]), output])
+    return figure_widget([k_slider, p_picker], lambda: plot_knn_decision_regions(
+        x_train, y_train, k_slider.value, p_picker.value, grid_size, **knn_functions))

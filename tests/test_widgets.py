@@ -94,3 +94,18 @@ def test_widget_has_k_and_p_controls_that_redraw(monkeypatch):
     k_slider.value = 7
     p_picker.value = np.inf
     assert calls == [(1, 2), (7, 2), (7, np.inf)]
+
+
+def test_figure_widget_draws_once_and_again_on_every_change():
+    slider = ipywidgets.IntSlider(value=1, min=0, max=5)
+    drawn = []
+
+    def draw():
+        drawn.append(slider.value)
+        return plt.figure()
+
+    widget = widgets.figure_widget([slider], draw)
+    slider.value = 3
+    assert drawn == [1, 3]
+    controls, output = widget.children
+    assert list(controls.children) == [slider] and isinstance(output, ipywidgets.Output)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import ipywidgets
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from course_utils.detection import plotting
 from course_utils.detection.boxes import batched_nms
+from course_utils.widgets import figure_widget
 
 
 def suppress(candidates: dict[str, torch.Tensor], iou_threshold: float, score_threshold: float
@@ -52,7 +52,6 @@ def nms_explorer_widget(images: torch.Tensor, candidates: list[dict[str, torch.T
                         ) -> ipywidgets.Widget:
     """Sliders for the image, the IoU threshold and the score threshold around
     plot_suppression; candidates[i] are image i's boxes before NMS."""
-    output = ipywidgets.Output()
     controls = {
         "index": ipywidgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
         "iou": ipywidgets.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05,
@@ -61,17 +60,10 @@ def nms_explorer_widget(images: torch.Tensor, candidates: list[dict[str, torch.T
                                         description="score thr."),
     }
 
-    def redraw(_: object = None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            index = controls["index"].value
-            fig = plot_suppression(images[index], candidates[index], controls["iou"].value,
-                                   controls["score"].value,
-                                   truths[index] if truths is not None else None)
-            display(fig)
-            plt.close(fig)
+    def draw() -> Figure:
+        index = controls["index"].value
+        return plot_suppression(images[index], candidates[index], controls["iou"].value,
+                                controls["score"].value,
+                                truths[index] if truths is not None else None)
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([ipywidgets.HBox(list(controls.values())), output])
+    return figure_widget(list(controls.values()), draw)

@@ -12,11 +12,11 @@ import ipywidgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from course_utils.sequences.lstm_layers import lstm_step_forward
 from course_utils.sequences.rnn_layers import rnn_step_forward
+from course_utils.widgets import figure_widget
 
 TOP = 5
 
@@ -80,21 +80,13 @@ def caption_explorer_widget(model, images: torch.Tensor, features: np.ndarray,
                             ) -> ipywidgets.Widget:
     """Sliders for the scene and the step around plot_caption_step; images (N, 3, S, S),
     features (N, D), references[i] the true captions of image i."""
-    output = ipywidgets.Output()
     scene = ipywidgets.IntSlider(value=0, min=0, max=len(images) - 1, description="scene")
     step = ipywidgets.IntSlider(value=0, min=0, max=max_length - 1, description="step")
 
-    def redraw(_: object = None) -> None:
+    def draw() -> Figure:
         steps = caption_steps(model, features[scene.value], max_length)
         step.max = len(steps) - 1
-        with output:
-            output.clear_output(wait=True)
-            fig = plot_caption_step(images[scene.value], steps, min(step.value, step.max),
-                                    references[scene.value])
-            display(fig)
-            plt.close(fig)
+        return plot_caption_step(images[scene.value], steps, min(step.value, step.max),
+                                 references[scene.value])
 
-    scene.observe(redraw, names="value")
-    step.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([ipywidgets.HBox([scene, step]), output])
+    return figure_widget([scene, step], draw)
