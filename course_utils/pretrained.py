@@ -140,52 +140,48 @@ def load_scenes_yolo(path: Path = SCENES_YOLO_PATH,
                      device: torch.device | str = "cpu") -> yolo.YOLODetector:
     """Chapter 9's YOLO-style detector (detection.yolo.train_yolo), in eval mode: scenes
     (N, 3, 64, 64) -> detections, as detection.training describes."""
-    return load_scene_model(yolo.YOLODetector(), path, device, "scenes_yolo", "four")
+    return load_named_model(yolo.YOLODetector(), path, device, "scenes_yolo", "four")
 
 
 def load_scenes_fcos(path: Path = SCENES_FCOS_PATH,
                      device: torch.device | str = "cpu") -> fcos.FCOSDetector:
     """Chapter 9's FCOS-style detector (detection.fcos.train_fcos), in eval mode."""
-    return load_scene_model(fcos.FCOSDetector(), path, device, "scenes_fcos", "four")
+    return load_named_model(fcos.FCOSDetector(), path, device, "scenes_fcos", "four")
 
 
 def load_scenes_two_stage(path: Path = SCENES_TWO_STAGE_PATH,
                           device: torch.device | str = "cpu") -> two_stage.MaskRCNN:
     """Chapter 9's two-stage detector with its mask head (detection.two_stage.train_two_stage),
     in eval mode: detections with "masks"."""
-    return load_scene_model(two_stage.MaskRCNN(), path, device, "scenes_two_stage", "four")
+    return load_named_model(two_stage.MaskRCNN(), path, device, "scenes_two_stage", "four")
 
 
 def load_scenes_fcn(path: Path = SCENES_FCN_PATH,
                     device: torch.device | str = "cpu") -> fcn.SegmentationNet:
     """Chapter 9's segmentation network (detection.fcn.train_segmentation_net), in eval mode:
     scenes (N, 3, 64, 64) -> logits (N, 7, 64, 64)."""
-    return load_scene_model(fcn.SegmentationNet(), path, device, "scenes_fcn", "five")
+    return load_named_model(fcn.SegmentationNet(), path, device, "scenes_fcn", "four")
 
 
 def load_scenes_localizer(path: Path = SCENES_LOCALIZER_PATH,
                           device: torch.device | str = "cpu") -> localization.Localizer:
     """Chapter 9's classification-plus-localisation network
     (detection.localization.train_localizer), in eval mode: one detection per image."""
-    return load_scene_model(localization.Localizer(), path, device, "scenes_localizer", "three")
+    return load_named_model(localization.Localizer(), path, device, "scenes_localizer", "three")
 
 
 def load_caption_features(path: Path = CAPTION_FEATURES_PATH,
                           device: torch.device | str = "cpu") -> caption_features.CaptionFeatureNet:
     """Chapter 10's image features of caption scenes (caption_features.train_caption_features),
     in eval mode: scenes (N, 3, 32, 32) -> caption_features.extract_features -> (N, 128)."""
-    model = load_weights(caption_features.CaptionFeatureNet(), path,
-                         committed=CAPTION_FEATURES_PATH, sha256=CAPTION_FEATURES_SHA256,
-                         what="caption feature weights",
-                         remake="`python -m instructor.weights caption_features` (three to five "
-                                "CPU minutes)")
-    return model.to(device).eval()
+    return load_named_model(caption_features.CaptionFeatureNet(), path, device, "caption_features",
+                            "three to five")
 
 
-def load_scene_model(model: nn.Module, path: Path, device: torch.device | str, name: str,
+def load_named_model(model: nn.Module, path: Path, device: torch.device | str, name: str,
                      minutes: str) -> nn.Module:
-    """load_weights for chapter 9's models: `name` is the file's stem, the constants' prefix
-    (SCENES_..._PATH, _SHA256) and the instructor.weights module that remakes it."""
+    """load_weights for the models of chapters 9 onwards: `name` is the file's stem, the prefix of
+    its constants (NAME_PATH, NAME_SHA256) and the instructor.weights module that remakes it."""
     prefix = name.upper()
     model = load_weights(model, path, committed=globals()[f"{prefix}_PATH"],
                          sha256=globals()[f"{prefix}_SHA256"], what=f"{name} weights",
