@@ -8,6 +8,7 @@
     # load_scenes_yolo, load_scenes_fcos, load_scenes_two_stage (boxes and masks),
     # load_scenes_fcn (semantic segmentation), load_scenes_localizer (one object per image)
     features = pretrained.load_caption_features()    # chapter 10's image features of captions
+    vit = pretrained.load_mnist_vit()                # chapter 11's Vision Transformer
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from course_utils import architectures, data, runtime, training
+from course_utils.attention import vit
 from course_utils.detection import fcn, fcos, localization, two_stage, yolo
 from course_utils.sequences import caption_features
 from course_utils.visualization import fast_style
@@ -55,15 +57,19 @@ SCENES_LOCALIZER_ACCURACY = 0.978
 CAPTION_FEATURES_PATH = data.DATA_DIR / "caption_features.pt"
 CAPTION_FEATURES_SHA256 = "336f1799db5869e42873b8d97fa5f205dc39212f75e1364b0ec1fae6219b0cc7"
 CAPTION_FEATURES_ACCURACY = 0.9618
+MNIST_VIT_PATH = data.DATA_DIR / "mnist_vit.pt"
+MNIST_VIT_SHA256 = "3511b841c1e23617f20957492e9b137fcd5dc5db8e33742aec6640917e6fb69f"
+MNIST_VIT_ACCURACY = 0.979
 
 
 def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
                            batch_size: int = 128, lr: float = 0.2, weight_decay: float = 5e-4,
-                           seed: int = 0, progress: bool = True, description: str = "MNIST"
+                           optimizer: str = "sgd", seed: int = 0, progress: bool = True,
+                           description: str = "MNIST"
                            ) -> tuple[nn.Module, dict[str, list[float]]]:
     """Train the model that `build()` makes (after seeding) on the 60,000 MNIST training digits,
-    on the CPU: SGD with Nesterov momentum 0.9 and a one-cycle learning rate peaking at `lr`, no
-    augmentation.
+    on the CPU: `optimizer` "sgd" (Nesterov momentum 0.9) or "adamw", with a one-cycle learning
+    rate peaking at `lr`, no augmentation.
 
     Returns:
         the trained model (eval mode) and training.train's history.
@@ -73,11 +79,16 @@ def train_mnist_classifier(build: Callable[[], nn.Module], epochs: int = 2,
     model = build().to(memory_format=torch.channels_last)   # faster CPU convolutions
     loader = training.make_loader(training.images_to_tensor(x_train), y_train, batch_size,
                                   shuffle=True, seed=seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
-                                weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
+    if optimizer == "sgd":
+        update = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                                 weight_decay=weight_decay)
+    elif optimizer == "adamw":
+        update = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f'optimizer must be "sgd" or "adamw", got {optimizer!r}')
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(update, max_lr=lr, epochs=epochs,
                                                     steps_per_epoch=len(loader))
-    history = training.train(model, loader, optimizer, epochs=epochs, scheduler=scheduler,
+    history = training.train(model, loader, update, epochs=epochs, scheduler=scheduler,
                              device="cpu", seed=seed, progress=progress, description=description)
     return model.to(memory_format=torch.contiguous_format).eval(), history
 
@@ -96,6 +107,24 @@ def train_mnist_vgg(epochs: int = 2, seed: int = 0, progress: bool = True, **opt
     """architectures.mnist_vgg() trained by train_mnist_classifier (`options` as there)."""
     return train_mnist_classifier(architectures.mnist_vgg, epochs, seed=seed, progress=progress,
                                   description="MNIST VGG", **options)
+
+
+def mnist_vit() -> vit.VisionTransformer:
+    """Chapter 11's Vision Transformer of MNIST: 7 x 7 patches (16 tokens and a class token),
+    width 48, 4 post-norm layers of 4 heads, MLP width 96, no dropout; 79,594 parameters, about
+    as many as architectures.mnist_resnet()'s 77,754."""
+    return vit.VisionTransformer(img_size=28, patch_size=7, in_channels=1, num_classes=10,
+                                 embed_dim=48, num_layers=4, num_heads=4, dim_feedforward=96,
+                                 dropout=0.0)
+
+
+def train_mnist_vit(epochs: int = 3, seed: int = 0, progress: bool = True, **options
+                    ) -> tuple[nn.Module, dict[str, list[float]]]:
+    """mnist_vit() trained by train_mnist_classifier with AdamW (peak learning rate 3e-3,
+    weight decay 0.05; `options` as there)."""
+    options = {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 0.05} | options
+    return train_mnist_classifier(mnist_vit, epochs, seed=seed, progress=progress,
+                                  description="MNIST ViT", **options)
 
 
 def load_mnist_resnet(path: Path = MNIST_RESNET_PATH,
@@ -122,6 +151,16 @@ def load_mnist_vgg(path: Path = MNIST_VGG_PATH,
     model = load_weights(architectures.mnist_vgg(), path, committed=MNIST_VGG_PATH,
                          sha256=MNIST_VGG_SHA256, what="MNIST VGG weights",
                          remake="`python -m instructor.weights mnist_vgg` (about a minute)")
+    return model.to(device).eval()
+
+
+def load_mnist_vit(path: Path = MNIST_VIT_PATH,
+                   device: torch.device | str = "cpu") -> vit.VisionTransformer:
+    """mnist_vit() with the weights that `python -m instructor.weights mnist_vit` made (checked
+    against their sha256), in eval mode: images (N, 1, 28, 28) in [0, 1] -> logits (N, 10)."""
+    model = load_weights(mnist_vit(), path, committed=MNIST_VIT_PATH, sha256=MNIST_VIT_SHA256,
+                         what="MNIST Vision Transformer weights",
+                         remake="`python -m instructor.weights mnist_vit` (about a minute)")
     return model.to(device).eval()
 
 

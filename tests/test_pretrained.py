@@ -14,6 +14,7 @@ from instructor.weights._mnist_test import mnist_test_accuracy
 COMMITTED = [
     (pretrained.load_mnist_resnet, "MNIST_RESNET_PATH", "MNIST_RESNET_SHA256", "mnist_resnet"),
     (pretrained.load_mnist_vgg, "MNIST_VGG_PATH", "MNIST_VGG_SHA256", "mnist_vgg"),
+    (pretrained.load_mnist_vit, "MNIST_VIT_PATH", "MNIST_VIT_SHA256", "mnist_vit"),
     (pretrained.load_hubble_style, "HUBBLE_STYLE_PATH", "HUBBLE_STYLE_SHA256", "hubble_style"),
 ] + [(getattr(pretrained, f"load_{name}"), f"{name.upper()}_PATH", f"{name.upper()}_SHA256", name)
       for name in ("scenes_yolo", "scenes_fcos", "scenes_two_stage", "scenes_fcn",
@@ -24,7 +25,8 @@ NAMES = [module for *_, module in COMMITTED]
 @pytest.mark.parametrize("load, accuracy, minimum", [
     (pretrained.load_mnist_resnet, pretrained.MNIST_RESNET_ACCURACY, 0.992),
     (pretrained.load_mnist_vgg, pretrained.MNIST_VGG_ACCURACY, 0.99),
-], ids=["mnist_resnet", "mnist_vgg"])
+    (pretrained.load_mnist_vit, pretrained.MNIST_VIT_ACCURACY, 0.97),
+], ids=["mnist_resnet", "mnist_vgg", "mnist_vit"])
 def test_an_mnist_model_reaches_its_test_accuracy(load, accuracy, minimum):
     model = load()
     assert not model.training

@@ -200,7 +200,8 @@ def evaluate_attention_seq2seq(model: AttentionSeq2Seq, task: SequenceTask,
 def bottleneck_experiment(lengths: tuple[int, ...] = (2, 4, 6, 8, 10, 12), steps: int = 400,
                           task_name: str = "reverse", hidden_size: int = 64, n_train: int = 4000,
                           n_test: int = 200, seed: int = 0,
-                          progress: bool = True) -> dict[str, dict[int, dict[str, float]]]:
+                          progress: bool = True
+                          ) -> tuple[dict[str, dict[int, dict[str, float]]], dict[str, nn.Module]]:
     """Train a Seq2Seq (one fixed context vector) and an AttentionSeq2Seq, same width, steps
     and batches, on task_name with 1 to max(lengths) digits; score both, decoding free, on
     n_test held-out strings of exactly each length.
@@ -212,7 +213,7 @@ def bottleneck_experiment(lengths: tuple[int, ...] = (2, 4, 6, 8, 10, 12), steps
 
     Returns:
         results[model][length] = {"sequence_accuracy", "token_accuracy"}, model in
-        ("fixed_context", "attention").
+        ("fixed_context", "attention"), and the two trained models under the same names.
     """
     max_length = max(lengths)
     train = make_sequence_task(task_name, n_train, seed=seed, max_length=max_length)
@@ -223,9 +224,10 @@ def bottleneck_experiment(lengths: tuple[int, ...] = (2, 4, 6, 8, 10, 12), steps
     train_seq2seq(fixed, train, steps=steps, seed=seed, progress=progress)
     attention = AttentionSeq2Seq(hidden_size=hidden_size, seed=seed)
     train_attention_seq2seq(attention, train, steps=steps, seed=seed, progress=progress)
-    return {"fixed_context": {n: evaluate_seq2seq(fixed, test) for n, test in tests.items()},
-            "attention": {n: evaluate_attention_seq2seq(attention, test)
-                          for n, test in tests.items()}}
+    results = {"fixed_context": {n: evaluate_seq2seq(fixed, test) for n, test in tests.items()},
+               "attention": {n: evaluate_attention_seq2seq(attention, test)
+                             for n, test in tests.items()}}
+    return results, {"fixed_context": fixed, "attention": attention}
 
 
 def _forward_backward_seconds(layer: nn.Module, x: Tensor, repeats: int) -> float:

@@ -3,7 +3,7 @@
     python -m instructor.weights MODEL [--epochs N] [--seed S] [--threads T]
                                        [--minimum M] [--output PATH]
 
-MODEL is a module of this package (mnist_resnet, mnist_0to4, mnist_vgg, hubble_style). Each
+MODEL is a module of this package (mnist_resnet, mnist_vit, hubble_style, scenes_fcos, ...). Each
 names its recipe (train a model from a seed), how to measure it on held-out data (a test
 accuracy, for example), the file it writes and the score it must reach. The command trains,
 prints the time, the last training loss and the score, and saves the state dict only when the

@@ -69,9 +69,10 @@ def test_tiny_training_lowers_the_loss_and_beats_chance():
 
 
 def test_bottleneck_experiment_reports_every_length_for_both_models():
-    results = bottleneck_experiment(lengths=(1, 3), steps=3, hidden_size=8, n_train=64,
-                                    n_test=10, progress=False)
-    assert set(results) == {"fixed_context", "attention"}
+    results, models = bottleneck_experiment(lengths=(1, 3), steps=3, hidden_size=8, n_train=64,
+                                            n_test=10, progress=False)
+    assert set(results) == set(models) == {"fixed_context", "attention"}
+    assert isinstance(models["attention"], AttentionSeq2Seq)
     for by_length in results.values():
         assert set(by_length) == {1, 3}
         for accuracy in by_length.values():
