@@ -209,7 +209,9 @@ def bottleneck_experiment(lengths: tuple[int, ...] = (2, 4, 6, 8, 10, 12), steps
     At the defaults this takes about 17 s on one CPU thread (measured; the attention model, a
     Python loop over decoder steps, is most of it); pass steps for a longer run. Measured at
     the defaults, sequence accuracy at lengths 2..12: fixed context 1.00, 0.99, 0.94, 0.69,
-    0.30, 0.07; attention 1.00 up to length 10, 0.98 at 12.
+    0.30, 0.07; attention 1.00 up to length 10, 0.98 at 12. On two threads the sums round
+    differently and the trained models differ a little: fixed context 0.28 and 0.05 at
+    lengths 10 and 12, attention 0.91 at 12.
 
     Returns:
         results[model][length] = {"sequence_accuracy", "token_accuracy"}, model in

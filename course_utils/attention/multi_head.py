@@ -107,6 +107,7 @@ class PositionalEncoding(nn.Module):
     2π / ω_i positions (from 2π to 2π · 10000).
     """
 
+    @graded_in("ch11_attention_transformers")
     def __init__(self, embed_dim: int, dropout: float = 0.1, max_len: int = 5000) -> None:
         super().__init__()
         assert embed_dim % 2 == 0, "embed_dim must be even"

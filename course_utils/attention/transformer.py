@@ -121,7 +121,8 @@ class CaptioningTransformer(nn.Module):
     under a causal mask; a linear layer scores the next word at every position."""
 
     def __init__(self, word_to_idx: dict[str, int], input_dim: int, wordvec_dim: int,
-                 num_heads: int = 4, num_layers: int = 2, max_length: int = 50) -> None:
+                 num_heads: int = 4, num_layers: int = 2, max_length: int = 50,
+                 dim_feedforward: int = 2048, dropout: float = 0.1) -> None:
         """Make the model, with CS231n's initialisation (the output layer keeps PyTorch's).
 
         Args:
@@ -130,6 +131,8 @@ class CaptioningTransformer(nn.Module):
             input_dim: size D of an image feature.
             wordvec_dim: size W of word vectors and of the decoder.
             max_length: the longest sequence the positional encoding covers.
+            dim_feedforward, dropout: the decoder layers' MLP width and dropout (CS231n's
+                defaults).
         """
         super().__init__()
         vocab_size = len(word_to_idx)
@@ -138,9 +141,10 @@ class CaptioningTransformer(nn.Module):
         self._end = word_to_idx["<END>"]
         self.visual_projection = nn.Linear(input_dim, wordvec_dim)
         self.embedding = nn.Embedding(vocab_size, wordvec_dim, padding_idx=self._null)
-        self.positional_encoding = multi_head.PositionalEncoding(wordvec_dim, max_len=max_length)
+        self.positional_encoding = multi_head.PositionalEncoding(wordvec_dim, dropout, max_length)
         self.transformer = nn.ModuleList(
-            TransformerDecoderLayer(wordvec_dim, num_heads) for _ in range(num_layers))
+            TransformerDecoderLayer(wordvec_dim, num_heads, dim_feedforward, dropout)
+            for _ in range(num_layers))
         self.apply(self._init_weights)
         self.output = nn.Linear(wordvec_dim, vocab_size)
 
@@ -174,7 +178,8 @@ class CaptioningTransformer(nn.Module):
 
     @torch.no_grad()
     def sample(self, features: torch.Tensor | np.ndarray, max_length: int = 30) -> np.ndarray:
-        """Greedy decoding: start from <START>, append the highest-scoring word each step.
+        """Greedy decoding in eval mode (no dropout; the mode is restored): start from
+        <START>, append the highest-scoring word each step.
 
         Args:
             features: shape (N, D).
@@ -186,9 +191,12 @@ class CaptioningTransformer(nn.Module):
         device = self.output.weight.device
         features = torch.as_tensor(features, dtype=torch.float32, device=device)
         partial = torch.full((len(features), 1), self._start, dtype=torch.long, device=device)
+        was_training = self.training
+        self.eval()
         for _ in range(max_length):
             word = self.forward(features, partial)[:, -1].argmax(dim=1)
             partial = torch.cat([partial, word[:, None]], dim=1)
+        self.train(was_training)
         return partial[:, 1:].cpu().numpy()
 
 

@@ -73,6 +73,33 @@ class VisionTransformer(nn.Module):
         return self.head(self.norm(h[:, 0]))
 
     @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Every layer's and head's attention weights, token to token, in eval mode (no
+        dropout, whatever the model's mode; the mode is put back).
+
+        Args:
+            x: images, shape (N, C, H, W), on the model's device.
+
+        Returns:
+            weights: shape (N, num_layers, num_heads, T, T) with T = 1 + num_patches;
+                weights[n, l, h, s, t] is how much token s attends to token t in head h of
+                layer l (token 0 the class token, 1.. the patches in row-major order); each
+                row sums to 1.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            h = self.tokens(x)
+            maps = []
+            for layer in self.layers:
+                attended = layer.attention_input(h)
+                maps.append(layer.self_attn.attention_weights(attended, attended))
+                h = layer(h)
+        finally:
+            self.train(was_training)
+        return torch.stack(maps, dim=1)
+
+    @torch.no_grad()
     def class_token_attention(self, x: torch.Tensor) -> torch.Tensor:
         """How much the class token attends to each token, in each layer and head.
 
@@ -84,10 +111,4 @@ class VisionTransformer(nn.Module):
                 1; index 0 is the class token itself, weights[..., 1:] reshaped to
                 (H / P, W / P) is the map over patches.
         """
-        h = self.tokens(x)
-        maps = []
-        for layer in self.layers:
-            attended = layer.attention_input(h)
-            maps.append(layer.self_attn.attention_weights(attended[:, :1], attended)[:, :, 0])
-            h = layer(h)
-        return torch.stack(maps, dim=1)
+        return self.attention_maps(x)[..., 0, :]

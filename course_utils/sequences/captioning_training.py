@@ -7,6 +7,7 @@ before chapter 10 is handed out.
 """
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -52,12 +53,19 @@ def train_captioner(model: CaptioningRNN, data: dict, steps: int = 1000, batch_s
     return history
 
 
-def evaluate_captioner(model: CaptioningRNN, features: np.ndarray,
+class Captioner(Protocol):
+    """What evaluate_captioner needs: CaptioningRNN, or chapter 11's CaptioningTransformer."""
+
+    def sample(self, features: np.ndarray, max_length: int) -> np.ndarray: ...
+
+
+def evaluate_captioner(model: Captioner, features: np.ndarray,
                        references: Sequence[Sequence[str]], idx_to_word: Sequence[str],
                        max_length: int = MAX_WORDS + 1) -> dict[str, float]:
     """Greedy captions (temperature 0) of N images scored against their references.
 
     Args:
+        model: anything with sample(features (N, D), max_length) -> word ids (N, max_length).
         features: (N, D) image features.
         references: N lists of reference captions.
         idx_to_word: the words by index.

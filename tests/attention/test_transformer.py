@@ -106,3 +106,17 @@ def test_captioning_transformer_overfits_four_captions():
     assert isinstance(sampled, np.ndarray) and sampled.shape == (4, 12)
     assert np.issubdtype(sampled.dtype, np.integer)
     assert decode_captions(sampled, idx_to_word) == CAPTIONS
+
+
+def test_captioning_transformer_samples_without_dropout_and_keeps_its_mode():
+    torch.manual_seed(0)
+    word_to_idx, _ = build_vocabulary()
+    model = CaptioningTransformer(word_to_idx, input_dim=20, wordvec_dim=32, num_heads=2,
+                                  dim_feedforward=64, dropout=0.5)
+    assert model.transformer[0].ffn.fc1.out_features == 64
+    features = torch.randn(3, 20)
+    in_training = model.sample(features, max_length=8)
+    assert model.training
+    model.eval()
+    np.testing.assert_array_equal(in_training, model.sample(features, max_length=8))
+    assert not model.training

@@ -1,5 +1,8 @@
 """Patch embedding, the vision transformer's shapes and attention maps, and a tiny overfit."""
 
+import math
+
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -29,6 +32,26 @@ def test_vit_shapes_and_class_token_attention():
     pre_norm = VisionTransformer(num_layers=2, norm_first=True).eval()
     assert pre_norm(x).shape == (3, 10)
     assert pre_norm.class_token_attention(x).shape == (3, 2, 4, 17)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_attention_maps_rows_class_token_and_a_direct_computation(norm_first):
+    torch.manual_seed(2)
+    model = VisionTransformer(num_layers=2, norm_first=norm_first).train()  # dropout 0.1
+    x = torch.randn(3, 1, 28, 28)
+    maps = model.attention_maps(x)
+    assert maps.shape == (3, 2, 4, 17, 17) and model.training            # its mode put back
+    torch.testing.assert_close(maps.sum(dim=-1), torch.ones(3, 2, 4, 17))
+    torch.testing.assert_close(maps[:, :, :, 0], model.class_token_attention(x))
+    model.eval()
+    torch.testing.assert_close(model.attention_maps(x), maps)              # no dropout in either
+    with torch.no_grad():                                                  # layer 1, by hand
+        second = model.layers[1]
+        h = second.attention_input(model.layers[0](model.tokens(x)))
+        q = second.self_attn.query(h).view(3, 17, 4, 16).transpose(1, 2)
+        k = second.self_attn.key(h).view(3, 17, 4, 16).transpose(1, 2)
+        expected = (q @ k.transpose(2, 3) / math.sqrt(16)).softmax(dim=-1)
+    torch.testing.assert_close(maps[:, 1], expected)
 
 
 def test_vit_overfits_sixteen_digits():
