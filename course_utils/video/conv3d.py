@@ -300,7 +300,7 @@ def raw_video_bytes_per_minute(width: int, height: int, fps: float, channels: in
 
     The notes' figures, reproduced (GB = 10^9 bytes, GiB = 2^30):
     - 1920 x 1080 RGB at 30 fps: 11,197,440,000 B = 11.2 GB = 10.4 GiB per minute; the notes'
-      "about 10 GB per minute" is right in GiB, 12% low in GB.
+      "about 10 GB per minute" is right in GiB, 11 % low in GB.
     - 112 x 112 RGB at 5 fps: 11,289,600 B = 11.3 MB (10.8 MiB) per minute. The notes' 588 KB
       is not per minute: it is one training clip of 3.2 s at 5 fps = 16 frames,
       raw_clip_bytes(112, 112, 16) = 602,112 B = 588 KiB.

@@ -127,7 +127,8 @@ def compare_video_models(train: ClipSet, test: ClipSet, epochs: int = 2, lr: flo
     Returns:
         name -> {"accuracy" (on test), "parameters", "macs" (for one clip, model_cost),
         "train_seconds", "ms_per_clip" (inference in eval mode over the test clips, per clip),
-        "final_loss" (mean training loss of the last epoch)}.
+        "final_loss" (mean training loss of the last epoch), "model" (the trained model, in
+        eval mode)}.
     """
     train_clips, _ = _tensors(train)
     test_clips, test_labels = _tensors(test)
@@ -147,7 +148,7 @@ def compare_video_models(train: ClipSet, test: ClipSet, epochs: int = 2, lr: flo
         ms_per_clip = (time.perf_counter() - start) * 1000 / len(test_clips)
         results[name] = {"accuracy": training.accuracy(logits, test_labels), **cost,
                          "train_seconds": train_seconds, "ms_per_clip": ms_per_clip,
-                         "final_loss": history["train_loss"][-1]}
+                         "final_loss": history["train_loss"][-1], "model": model.eval()}
     return results
 
 

@@ -51,7 +51,8 @@ def test_compare_video_models_reports_every_figure(small):
     assert list(results) == names
     for name, row in results.items():
         assert set(row) == {"accuracy", "parameters", "macs", "train_seconds", "ms_per_clip",
-                            "final_loss"}
+                            "final_loss", "model"}
+        assert not row["model"].training
         assert 0 <= row["accuracy"] <= 1 and row["accuracy"] * 32 == int(row["accuracy"] * 32)
         torch.manual_seed(0)
         model = experiments.build_video_model(name, 8)
