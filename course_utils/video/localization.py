@@ -73,14 +73,13 @@ def temporal_nms(segments: Tensor, scores: Tensor, iou_threshold: float) -> Tens
     Returns:
         int64 (K,), the indices of the kept segments by decreasing score.
     """
-    remaining = torch.argsort(scores, descending=True, stable=True)
-    kept = []
-    while len(remaining) > 0:
-        best, rest = remaining[:1], remaining[1:]
-        kept.append(best)
-        overlap = temporal_iou(segments[best], segments[rest])[0]
-        remaining = rest[~(overlap > iou_threshold)]
-    return torch.cat(kept) if kept else remaining.long()
+    order = torch.argsort(scores, descending=True, stable=True)
+    overlaps = temporal_iou(segments[order], segments[order])     # (N, N), in visiting order
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    for i in range(len(order)):
+        if not suppressed[i]:
+            suppressed[i + 1:] |= overlaps[i, i + 1:] > iou_threshold
+    return order[~suppressed].long()
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
