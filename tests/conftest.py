@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+import pytest
+
 CHAPTER = re.compile(r"\bch\d\d_[a-z0-9_]+")
 KINDS = {"solutions/": "nbval", "test_instructor_round_trip.py": "round trip",
          "browser/": "browser"}
@@ -59,3 +61,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.section(f"slowest {SLOWEST} tests (seconds: set-up + call + tear-down)")
     for nodeid, duration in sorted(per_test.items(), key=lambda item: -item[1])[:SLOWEST]:
         write(f"{duration:>8.1f}  {nodeid}")
+
+
+@pytest.fixture
+def spy_on(monkeypatch):
+    """spy_on(module, name): replace module.<name> by a wrapper that records (arguments, figure)
+    of every call, and return the list of those records."""
+    def install(module, name: str) -> list:
+        calls, original = [], getattr(module, name)
+
+        def spy(*args):
+            figure = original(*args)
+            calls.append((args, figure))
+            return figure
+
+        monkeypatch.setattr(module, name, spy)
+        return calls
+
+    return install

@@ -16,19 +16,6 @@ from course_utils.attention.vit import VisionTransformer
 matplotlib.use("Agg")
 
 
-def spy_on(monkeypatch, name: str) -> list:
-    """Replace explorers.<name> by a wrapper that records (arguments, figure) of every call."""
-    calls, original = [], getattr(explorers, name)
-
-    def spy(*args):
-        figure = original(*args)
-        calls.append((args, figure))
-        return figure
-
-    monkeypatch.setattr(explorers, name, spy)
-    return calls
-
-
 def test_attention_matrix_picks_a_head_or_the_mean_and_names_tokens():
     maps = torch.rand(2, 3, 4, 5, 5)
     np.testing.assert_array_equal(explorers.attention_matrix(maps, 1, 2, 3), maps[1, 2, 3])
@@ -53,11 +40,11 @@ def test_plot_attention_overlays_the_class_row_on_the_patch_grid():
     assert colour.axes[0].images[0].get_array().shape == (28, 28, 3)
 
 
-def test_attention_widget_draws_the_chosen_layer_and_head(monkeypatch):
+def test_attention_widget_draws_the_chosen_layer_and_head(spy_on, monkeypatch):
     torch.manual_seed(0)
     model = VisionTransformer(num_layers=2).train()                        # dropout 0.1
     images, labels = torch.rand(3, 1, 28, 28), torch.tensor([4, 1, 7])
-    calls = spy_on(monkeypatch, "plot_attention")
+    calls = spy_on(explorers, "plot_attention")
     widget = explorers.attention_explorer_widget(model, images, labels)
     assert isinstance(widget, ipywidgets.VBox) and model.training          # its mode is kept
     image, layer, head = widget.children[0].children
@@ -122,7 +109,7 @@ def test_plot_positional_encoding_marks_row_column_and_wavelength():
     np.testing.assert_allclose(distance.lines[0].get_ydata(), explorers.distances_from(table, 5))
 
 
-def test_positional_encoding_widget_uses_the_current_class_and_redraws(monkeypatch):
+def test_positional_encoding_widget_uses_the_current_class_and_redraws(spy_on, monkeypatch):
     class Counting(nn.Module):                       # a stand-in for a student's class
         def __init__(self, embed_dim, dropout=0.1, max_len=5000):
             super().__init__()
@@ -130,7 +117,7 @@ def test_positional_encoding_widget_uses_the_current_class_and_redraws(monkeypat
             self.pe = torch.arange(max_len * embed_dim, dtype=torch.float32).reshape(
                 1, max_len, embed_dim)
 
-    calls = spy_on(monkeypatch, "plot_positional_encoding")
+    calls = spy_on(explorers, "plot_positional_encoding")
     with monkeypatch.context() as patch:
         patch.setattr(multi_head, "PositionalEncoding", Counting)
         widget = explorers.positional_encoding_widget(embed_dim=4, max_len=6)

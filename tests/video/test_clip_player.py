@@ -21,19 +21,6 @@ def small_model(seed=0):
                          nn.Flatten(), nn.Linear(4 * 5 * 6 * 6, 3))
 
 
-def spy_on(monkeypatch, name: str) -> list:
-    """Replace clip_player.<name> by a wrapper that records (arguments, figure) of each call."""
-    calls, original = [], getattr(clip_player, name)
-
-    def spy(*args):
-        figure = original(*args)
-        calls.append((args, figure))
-        return figure
-
-    monkeypatch.setattr(clip_player, name, spy)
-    return calls
-
-
 def test_player_data_is_the_temporal_saliency():
     model, clip = small_model(), torch.rand(1, 5, 6, 6)
     data = clip_player.player_data(model, clip, 2)
@@ -63,11 +50,11 @@ def test_plot_player_frame_shows_the_frame_its_saliency_the_bars_and_the_curve()
     assert fig._suptitle.get_text() == "a title"
 
 
-def test_the_widget_redraws_the_chosen_clip_frame_and_target(monkeypatch):
+def test_the_widget_redraws_the_chosen_clip_frame_and_target(spy_on, monkeypatch):
     model = small_model().train()
     torch.manual_seed(1)
     clips, labels = torch.rand(3, 1, 5, 6, 6), torch.tensor([2, 0, 1])
-    calls = spy_on(monkeypatch, "plot_player_frame")
+    calls = spy_on(clip_player, "plot_player_frame")
     widget = clip_player.clip_player_widget(model, clips, labels, NAMES)
     assert isinstance(widget, ipywidgets.VBox) and model.training      # its mode is kept
     clip, play, frame, whose = widget.children[0].children
