@@ -9,16 +9,9 @@ seed 0, 1 thread, 342 s on a shared 2-core machine): test ELBO
 -139.6401 nats per image (0.2570 bits per pixel).
 """
 
-from course_utils import data
 from course_utils.generative import vae
 from instructor.weights import Weights
-
-
-def test_elbo(model: vae.VAE) -> float:
-    """Mean ELBO per MNIST test digit, nats."""
-    _, _, x_test, _ = data.load_mnist()
-    return vae.elbo(model, x_test, n_samples=1, seed=0)
-
+from instructor.weights.mnist_vae import test_elbo
 
 WEIGHTS = Weights(__doc__.splitlines()[0],
                   lambda epochs, seed: vae.train_vae(

@@ -12,19 +12,6 @@ from course_utils import data
 from course_utils.generative import autoencoder
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return data.load_mnist()
-
-
-@pytest.fixture
-def few_digits(monkeypatch, mnist):
-    """Training reads the first 1,024 training digits only (fast tests)."""
-    x_train, y_train, x_test, y_test = mnist
-    monkeypatch.setattr(data, "load_mnist", lambda flatten=False: (
-        x_train[:1024], y_train[:1024], x_test, y_test))
-
-
 def test_the_autoencoder_maps_digits_to_codes_and_back_into_0_1():
     torch.manual_seed(0)
     model = autoencoder.Autoencoder(bottleneck=8)

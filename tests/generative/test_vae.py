@@ -19,19 +19,6 @@ from course_utils.generative import vae, vae_explorer
 matplotlib.use("Agg")
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return data.load_mnist()
-
-
-@pytest.fixture
-def few_digits(monkeypatch, mnist):
-    """Training reads the first 1,024 training digits only (fast tests)."""
-    x_train, y_train, x_test, y_test = mnist
-    monkeypatch.setattr(data, "load_mnist", lambda flatten=False: (
-        x_train[:1024], y_train[:1024], x_test, y_test))
-
-
 def small_vae(latent_size: int = 3, seed: int = 0) -> vae.VAE:
     torch.manual_seed(seed)
     return vae.VAE(784, latent_size, hidden_size=16)
